@@ -1,0 +1,3 @@
+from sre.cli import main
+
+main()

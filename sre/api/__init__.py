@@ -1,0 +1,1 @@
+"""FastAPI app factory and routers: webhook, health, metrics, runs."""

@@ -1,0 +1,1 @@
+"""Scheduled checks, each returning CheckResults (replication, backups)."""

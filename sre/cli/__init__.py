@@ -1,0 +1,86 @@
+"""The `sre` command. One module per noun; each imports its heavy clients inside its commands,
+so `sre --help` stays fast (bench/cli_startup.py)."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import typer
+
+from sre.errors import SreError
+
+app = typer.Typer(
+    name="sre",
+    help="Observability and SRE automation for the messaging platform.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+# noun -> (module, help). A module missing from the tree is skipped, so nouns land one by one.
+NOUNS: dict[str, tuple[str, str]] = {
+    "up": ("sre.cli.up", "Run the service on embedded defaults with the local stack of real servers."),
+    "serve": ("sre.cli.serve", "Run the long-lived service (webhook, API, scheduler)."),
+    "config": ("sre.cli.config", "Validate the configuration or print its JSON Schema."),
+    "alerts": ("sre.cli.alerts", "Prometheus alert rules and SLOs as code: lint, test, render, plan, apply."),
+    "dashboards": ("sre.cli.dashboards", "Grafana dashboards as code: render, plan, apply."),
+    "elk": ("sre.cli.elk", "Elasticsearch ILM policies and templates as code: render, plan, apply."),
+    "replicas": ("sre.cli.replicas", "Replica-lag checks for PostgreSQL and Redis."),
+    "backup": ("sre.cli.backup", "Take, list and verify backups (down to a real restore)."),
+    "drill": ("sre.cli.drill", "Cross-region failover drills that measure RTO and RPO."),
+    "remediation": ("sre.cli.remediation", "Automated remediation: audit log and circuit breaker."),
+    "alertmanager": ("sre.cli.alertmanager", "Alertmanager configuration that points at this service."),
+}
+
+
+def _register() -> None:
+    for noun, (module, help_text) in NOUNS.items():
+        try:
+            mod = importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if exc.name == module:
+                continue
+            raise
+        command = getattr(mod, "command", None)
+        if command is not None:  # a single command (up, serve)
+            app.command(name=noun, help=help_text)(command)
+        else:
+            app.add_typer(mod.app, name=noun, help=help_text)
+
+
+_register()
+
+
+def main() -> None:
+    """Entry point: expected errors become one line on stderr and an exit code, never a traceback."""
+    try:
+        code = app(standalone_mode=False)
+        sys.exit(code if isinstance(code, int) else 0)
+    except SreError as exc:
+        msg = f"error: {exc}"
+        if exc.hint:
+            msg += f"\nhint: {exc.hint}"
+        problems = getattr(exc, "problems", None)
+        if problems and len(problems) > 1:
+            source = getattr(exc, "source", None)
+            msg = "error: invalid configuration" + (f" ({source})" if source else "") + "\n" + "\n".join(
+                f"  {p}" for p in problems
+            )
+        print(msg, file=sys.stderr)
+        sys.exit(exc.exit_code)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        print("aborted", file=sys.stderr)
+        sys.exit(130)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        sys.exit(130)
+    except Exception as exc:  # click usage errors
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        raise

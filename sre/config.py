@@ -1,0 +1,501 @@
+"""Settings: one `sre.yaml` plus `SRE_*` environment overrides, validated by pydantic.
+
+The YAML describes the inventory (regions, databases, buckets, clusters, endpoints). Secrets
+are never inlined: every credential is a `SecretRef` naming an environment variable or a file,
+resolved only when used, and its value is a `SecretStr` so it never shows in `repr` or logs.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    model_validator,
+)
+
+from sre.errors import UsageError
+
+CONFIG_ENV = "SRE_CONFIG"
+ENV_PREFIX = "SRE_"
+
+
+class ConfigError(UsageError):
+    """A configuration problem a person can fix; the CLI prints it and exits 2."""
+
+    def __init__(self, problems: list[str], source: str | None = None) -> None:
+        self.problems = problems
+        self.source = source
+        where = f"{source}: " if source else ""
+        super().__init__(where + "; ".join(problems))
+
+
+# ---------------------------------------------------------------- units
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
+_DURATION_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, None: 1}
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)?\s*$")
+_SIZE_UNITS = {
+    None: 1, "B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12,
+    "KiB": 2**10, "MiB": 2**20, "GiB": 2**30, "TiB": 2**40,
+}
+
+
+def parse_duration(value: Any) -> float:
+    """'15s', '5m', '1h', '1.5d' or a number of seconds -> seconds."""
+    if isinstance(value, timedelta):
+        return value.total_seconds()
+    if isinstance(value, bool):
+        raise ValueError("expected a duration such as 15s, 5m or 1h")
+    if isinstance(value, int | float):
+        if value < 0:
+            raise ValueError("a duration cannot be negative")
+        return float(value)
+    m = _DURATION.match(str(value))
+    if not m:
+        raise ValueError(f"expected a duration such as 15s, 5m or 1h, got {value!r}")
+    return float(m.group(1)) * _DURATION_UNITS[m.group(2)]
+
+
+def parse_size(value: Any) -> int:
+    """'64MiB', '1GB', '512' or a number of bytes -> bytes."""
+    if isinstance(value, bool):
+        raise ValueError("expected a size such as 64MiB or 1GB")
+    if isinstance(value, int | float):
+        if value < 0:
+            raise ValueError("a size cannot be negative")
+        return int(value)
+    m = _SIZE.match(str(value))
+    if not m:
+        raise ValueError(f"expected a size such as 64MiB or 1GB, got {value!r}")
+    return int(float(m.group(1)) * _SIZE_UNITS[m.group(2)])
+
+
+Seconds = Annotated[float, BeforeValidator(parse_duration)]
+Bytes = Annotated[int, BeforeValidator(parse_size)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=False)
+
+
+# ---------------------------------------------------------------- secrets
+
+
+class SecretRef(_Model):
+    """Where a secret lives: an environment variable or a file (Kubernetes Secret, Vault agent)."""
+
+    env: str | None = Field(None, description="Name of the environment variable holding the value.")
+    file: Path | None = Field(None, description="Path of a file holding the value (trailing newline stripped).")
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> SecretRef:
+        if (self.env is None) == (self.file is None):
+            raise ValueError("give exactly one of env or file (secrets are never inlined)")
+        return self
+
+    def describe(self) -> str:
+        return f"env {self.env}" if self.env else f"file {self.file}"
+
+    def resolve(self) -> SecretStr:
+        """Read the value now; raise ConfigError naming the reference, never the value."""
+        if self.env is not None:
+            value = os.environ.get(self.env)
+            if value is None or value == "":
+                raise ConfigError([f"environment variable {self.env} is not set"])
+            return SecretStr(value)
+        assert self.file is not None
+        try:
+            return SecretStr(self.file.read_text().rstrip("\r\n"))
+        except OSError as exc:
+            raise ConfigError([f"secret file {self.file}: {exc.strerror or exc}"]) from None
+
+
+def _secret_ref(value: Any) -> Any:
+    if isinstance(value, str):
+        raise ValueError(
+            "secrets are never inlined in sre.yaml: use {env: VAR_NAME} or {file: /path}"
+        )
+    return value
+
+
+Secret = Annotated[SecretRef, BeforeValidator(_secret_ref)]
+
+# ---------------------------------------------------------------- inventory
+
+Environment = Literal["dev", "staging", "production"]
+
+
+class StateConfig(_Model):
+    url: str | None = Field(
+        None,
+        description="SQLAlchemy URL of the state store. Default: a SQLite file under `dir`. "
+        "Use postgresql+psycopg://... when several replicas share state.",
+    )
+    url_secret: Secret | None = Field(
+        None, description="The URL from a secret instead (when it carries a password)."
+    )
+    dir: Path = Field(Path("var/sre"), description="State directory: SQLite file, reports, rendered files.")
+
+    def resolved_url(self) -> str:
+        if self.url_secret is not None:
+            return self.url_secret.resolve().get_secret_value()
+        if self.url:
+            return self.url
+        return f"sqlite:///{(self.dir / 'sre.db').resolve()}"
+
+
+class WebhookConfig(_Model):
+    auth: Literal["bearer", "basic", "none"] = Field(
+        "bearer", description="bearer: `token`; basic: `username` + `password`; none: only with --insecure-webhook."
+    )
+    token: Secret | None = None
+    username: str | None = None
+    password: Secret | None = None
+    max_body_bytes: Bytes = Field(1 << 20, description="Larger request bodies get 413.")
+
+    @model_validator(mode="after")
+    def _credentials_present(self) -> WebhookConfig:
+        if self.auth == "bearer" and self.token is None:
+            raise ValueError("auth bearer needs token: {env: ...} or {file: ...}")
+        if self.auth == "basic" and (self.username is None or self.password is None):
+            raise ValueError("auth basic needs username and password")
+        return self
+
+
+class HttpEndpoint(_Model):
+    url: str
+    timeout: Seconds = 10.0
+
+
+class GrafanaEndpoint(HttpEndpoint):
+    token: Secret | None = Field(None, description="Service account token.")
+    username: str | None = None
+    password: Secret | None = None
+    org_id: int | None = None
+
+
+class ElasticsearchEndpoint(HttpEndpoint):
+    api_key: Secret | None = None
+    username: str | None = None
+    password: Secret | None = None
+    ca_file: Path | None = None
+    verify_certs: bool = True
+
+
+class Endpoints(_Model):
+    prometheus: HttpEndpoint | None = None
+    alertmanager: HttpEndpoint | None = None
+    grafana: GrafanaEndpoint | None = None
+    elasticsearch: ElasticsearchEndpoint | None = None
+
+
+class Objectives(_Model):
+    rpo: Seconds = Field(300.0, description="Recovery point objective: most data loss allowed (and max backup age).")
+    rto: Seconds = Field(60.0, description="Recovery time objective: most write unavailability allowed.")
+    lag_warn: Seconds = 10.0
+    lag_fail: Seconds = 60.0
+    lag_warn_bytes: Bytes = 16 * 2**20
+    lag_fail_bytes: Bytes = 64 * 2**20
+    receiver_stale: Seconds = Field(
+        30.0, description="A replica whose WAL receiver heard nothing for this long has a cut link."
+    )
+
+
+class PgNode(_Model):
+    name: str
+    region: str
+    dsn: Secret = Field(description="libpq DSN/URL of this node, as a secret reference.")
+
+
+class Heartbeat(_Model):
+    enabled: bool = False
+    table: str = "sre_heartbeat"
+
+
+class PostgresCluster(_Model):
+    database: str = "postgres"
+    primary: PgNode
+    replicas: list[PgNode] = Field(default_factory=list)
+    objectives: Objectives = Field(default_factory=Objectives)
+    heartbeat: Heartbeat = Field(default_factory=Heartbeat)
+    connect_timeout: Seconds = 3.0
+
+    def nodes(self) -> list[PgNode]:
+        return [self.primary, *self.replicas]
+
+    def node(self, name: str) -> PgNode:
+        for n in self.nodes():
+            if n.name == name:
+                return n
+        raise KeyError(name)
+
+
+class PostgresConfig(_Model):
+    clusters: dict[str, PostgresCluster] = Field(default_factory=dict)
+
+
+class RedisNode(_Model):
+    name: str
+    region: str
+    url: Secret = Field(description="redis:// URL, as a secret reference.")
+
+
+class RedisPair(_Model):
+    primary: RedisNode
+    replicas: list[RedisNode] = Field(default_factory=list)
+    lag_warn_bytes: Bytes = 1 * 2**20
+    lag_fail_bytes: Bytes = 16 * 2**20
+    io_stale: Seconds = 10.0
+
+
+class RedisConfig(_Model):
+    pairs: dict[str, RedisPair] = Field(default_factory=dict)
+
+
+class AwsConfig(_Model):
+    region: str = "us-east-1"
+    endpoint_url: str | None = Field(None, description="For S3/Route 53 compatible servers (moto in the sandbox).")
+    access_key_id: Secret | None = None
+    secret_access_key: Secret | None = None
+
+
+class SanityQuery(_Model):
+    name: str
+    sql: str
+    expect: Literal["nonzero", "zero", "equal_source", "within_tolerance", "rows"] = "nonzero"
+    tolerance: float = 0.0
+
+
+class BackupConfig(_Model):
+    cluster: str = Field(description="Name under postgres.clusters of the database backed up.")
+    bucket: str
+    prefix: str = ""
+    format: Literal["pg_dump", "basebackup"] = "pg_dump"
+    replica_bucket: str | None = None
+    wal_prefix: str | None = None
+    min_size_ratio: float = Field(0.5, description="A backup smaller than this fraction of the previous one fails.")
+    object_lock: bool = False
+    sanity: list[SanityQuery] = Field(default_factory=list)
+    tables: list[str] = Field(default_factory=list, description="Tables whose row counts are compared with the source.")
+    row_tolerance: float = 0.05
+    canary: str | None = Field(None, description="SQL returning at least one row in a good restore.")
+
+
+class BucketConfig(_Model):
+    name: str
+    replica_bucket: str | None = None
+    object_lock: bool = False
+
+
+class DnsConfig(_Model):
+    provider: Literal["route53"] = "route53"
+    zone: str = Field(description="Hosted zone name, e.g. example.internal.")
+    records: dict[str, str] = Field(default_factory=dict, description="Logical name -> record name.")
+    ttl: int = 30
+    node_targets: dict[str, str] = Field(
+        default_factory=dict, description="PostgreSQL node name -> the value the record holds when it is primary."
+    )
+
+
+class KubeRegion(_Model):
+    context: str | None = None
+    namespaces: list[str] = Field(default_factory=list)
+    deployments: dict[str, int] = Field(
+        default_factory=dict, description="namespace/name -> replicas at production size (drills scale to these)."
+    )
+
+
+class KubernetesConfig(_Model):
+    kubeconfig: Path | None = None
+    host: str | None = Field(None, description="API server URL, instead of a kubeconfig (tests, in-cluster proxies).")
+    token: Secret | None = None
+    regions: dict[str, KubeRegion] = Field(default_factory=dict)
+
+
+class JobConfig(_Model):
+    every: Seconds | None = None
+    cron: str | None = None
+    enabled: bool = True
+    only_environments: list[Environment] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _one_trigger(self) -> JobConfig:
+        if (self.every is None) == (self.cron is None):
+            raise ValueError("give exactly one of every or cron")
+        return self
+
+
+class BreakerConfig(_Model):
+    max_actions: int = 20
+    max_failures: int = 5
+    window: Seconds = 600.0
+
+
+class RemediationConfig(_Model):
+    enabled: bool = True
+    dry_run: bool = False
+    breaker: BreakerConfig = Field(default_factory=BreakerConfig)
+    escalation_webhook: str | None = None
+    runbooks_dir: Path | None = None
+
+
+class AlertsConfig(_Model):
+    runbook_base_url: str = "https://github.com/example/sre/blob/main/runbooks"
+    rules_dir: Path | None = Field(None, description="Directory a Prometheus reads rule files from (plan/apply).")
+    prometheusrule_labels: dict[str, str] = Field(default_factory=lambda: {"release": "kube-prometheus-stack"})
+
+
+class SreConfig(_Model):
+    """The whole of sre.yaml."""
+
+    environment: Environment = "dev"
+    regions: list[str] = Field(default_factory=lambda: ["us-east-1", "eu-west-1"])
+    state: StateConfig = Field(default_factory=StateConfig)
+    webhook: WebhookConfig | None = None
+    endpoints: Endpoints = Field(default_factory=Endpoints)
+    postgres: PostgresConfig = Field(default_factory=PostgresConfig)
+    redis: RedisConfig = Field(default_factory=RedisConfig)
+    aws: AwsConfig = Field(default_factory=AwsConfig)
+    backups: dict[str, BackupConfig] = Field(default_factory=dict)
+    buckets: dict[str, BucketConfig] = Field(default_factory=dict)
+    dns: DnsConfig | None = None
+    kubernetes: KubernetesConfig = Field(default_factory=KubernetesConfig)
+    jobs: dict[str, JobConfig] = Field(default_factory=dict)
+    remediation: RemediationConfig = Field(default_factory=RemediationConfig)
+    alerts: AlertsConfig = Field(default_factory=AlertsConfig)
+
+    @model_validator(mode="after")
+    def _cross_refs(self) -> SreConfig:
+        known = set(self.regions)
+        for cname, cluster in self.postgres.clusters.items():
+            for node in cluster.nodes():
+                if node.region not in known:
+                    raise ValueError(
+                        f"postgres.clusters.{cname}: node {node.name} is in region {node.region!r}, "
+                        f"not one of regions {sorted(known)}"
+                    )
+        for bname, backup in self.backups.items():
+            if backup.cluster not in self.postgres.clusters:
+                raise ValueError(f"backups.{bname}.cluster: no postgres cluster named {backup.cluster!r}")
+        return self
+
+
+# ---------------------------------------------------------------- loading
+
+
+def _format_loc(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part.startswith(("function-", "tagged-union")) or part in ("list", "dict"):
+            continue
+        else:
+            out += ("." if out else "") + part
+    return out or "(top level)"
+
+
+def format_validation_error(exc: ValidationError) -> list[str]:
+    problems = []
+    for err in exc.errors():
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key"
+        problems.append(f"{_format_loc(tuple(err['loc']))}: {msg}")
+    return problems
+
+
+def _set_path(data: dict[str, Any], path: list[str], value: Any) -> None:
+    node = data
+    for key in path[:-1]:
+        nxt = node.get(key)
+        if not isinstance(nxt, dict):
+            nxt = {}
+            node[key] = nxt
+        node = nxt
+    node[path[-1]] = value
+
+
+def env_overrides(environ: dict[str, str] | None = None) -> dict[str, Any]:
+    """SRE_ENVIRONMENT=staging, SRE_STATE__URL=...: `__` separates nesting levels.
+
+    Values are parsed as YAML scalars/flows so SRE_REGIONS='[a, b]' works.
+    """
+    environ = dict(os.environ if environ is None else environ)
+    out: dict[str, Any] = {}
+    top = set(SreConfig.model_fields)
+    for name, raw in sorted(environ.items()):
+        if not name.startswith(ENV_PREFIX) or name == CONFIG_ENV:
+            continue
+        path = [p.lower() for p in name[len(ENV_PREFIX):].split("__")]
+        if path[0] not in top:
+            continue  # SRE_* variables that are not config (secrets named by the user) are left alone
+        try:
+            value = yaml.safe_load(raw)
+        except yaml.YAMLError:
+            value = raw
+        _set_path(out, path, value)
+    return out
+
+
+def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def config_path(explicit: str | Path | None = None) -> Path | None:
+    if explicit:
+        return Path(explicit)
+    env = os.environ.get(CONFIG_ENV)
+    return Path(env) if env else None
+
+
+def load_config(path: str | Path | None = None, environ: dict[str, str] | None = None) -> SreConfig:
+    """Read sre.yaml (or embedded defaults when no file is named), apply SRE_* overrides, validate."""
+    p = config_path(path)
+    data: dict[str, Any] = {}
+    source = str(p) if p else "embedded defaults"
+    if p is not None:
+        try:
+            text = p.read_text()
+        except OSError as exc:
+            raise ConfigError([f"cannot read config file: {exc.strerror or exc}"], source) from None
+        try:
+            loaded = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+            raise ConfigError([f"{where}not valid YAML ({getattr(exc, 'problem', exc)})"], source) from None
+        if loaded is None:
+            loaded = {}
+        if not isinstance(loaded, dict):
+            raise ConfigError(["(top level): expected a mapping of keys"], source)
+        data = loaded
+    data = _merge(data, env_overrides(environ))
+    try:
+        cfg = SreConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc), source) from None
+    if p is not None and not cfg.state.dir.is_absolute():
+        cfg.state.dir = (p.parent / cfg.state.dir).resolve()
+    return cfg
+
+
+def json_schema() -> dict[str, Any]:
+    return SreConfig.model_json_schema()

@@ -1,0 +1,150 @@
+"""The jobs the service can schedule, and the one way a job run is recorded.
+
+A job is a function `run(ctx: JobContext) -> JobOutcome`, named here by import path so the
+registry costs nothing to import. Config `jobs.<name>` enables it or changes its trigger;
+`run_job` records the run in the store and in the `sre_job_*` metrics, whoever calls it
+(the scheduler, the CLI, the API).
+"""
+
+from __future__ import annotations
+
+import importlib
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from sre.telemetry import JOB_DURATION, JOB_LAST_SUCCESS, JOB_RUNS, get_logger, log_fields
+
+if TYPE_CHECKING:
+    from sre.checks.result import CheckResult
+    from sre.config import JobConfig, SreConfig
+    from sre.store import Store
+
+log = get_logger("sre.jobs")
+
+
+@dataclass
+class JobSpec:
+    func: str  # "module:function"
+    every: float | None = None
+    cron: str | None = None
+    enabled_by_default: bool = False
+    only_environments: list[str] = field(default_factory=list)
+    description: str = ""
+
+
+# The defaults; config `jobs.<name>` overrides trigger and enablement.
+JOBS: dict[str, JobSpec] = {
+    "replicas.check": JobSpec("sre.checks.replication:run_job", every=15, enabled_by_default=True,
+                              description="Replica lag and link checks for PostgreSQL and Redis."),
+    "backups.freshness": JobSpec("sre.checks.backups:run_freshness_job", every=3600, enabled_by_default=True,
+                                 description="Backup freshness, completeness and bucket posture."),
+    "backups.verify": JobSpec("sre.checks.backups:run_verify_job", cron="0 4 * * *", enabled_by_default=True,
+                              description="Full backup verification down to a real restore."),
+    "drill.failover": JobSpec("sre.drills.failover:run_job", cron="0 3 1 * *", only_environments=["staging"],
+                              description="Planned failover drill with failback (staging only)."),
+    "dashboards.reconcile": JobSpec("sre.provision.grafana:run_job", every=300,
+                                    description="Plan (and apply if configured) Grafana dashboards."),
+    "elk.reconcile": JobSpec("sre.provision.elasticsearch:run_job", every=900,
+                             description="Plan (and apply if configured) Elasticsearch policies and templates."),
+}
+
+
+@dataclass
+class JobOutcome:
+    status: str = "ok"  # ok | warn | fail
+    summary: dict[str, Any] = field(default_factory=dict)
+    results: list[CheckResult] = field(default_factory=list)
+
+
+@dataclass
+class JobContext:
+    cfg: SreConfig
+    store: Store
+    trigger: str = "manual"
+    run_id: int | None = None
+    cancelled: Callable[[], bool] = lambda: False  # set on shutdown; long jobs poll it
+
+
+def effective_jobs(cfg: SreConfig) -> dict[str, tuple[JobSpec, JobConfig]]:
+    """The jobs this config enables, with their final trigger."""
+    from sre.config import JobConfig
+
+    out: dict[str, tuple[JobSpec, JobConfig]] = {}
+    for name, spec in JOBS.items():
+        override = cfg.jobs.get(name)
+        if override is None:
+            if not spec.enabled_by_default:
+                continue
+            jc = JobConfig(every=spec.every, cron=spec.cron, only_environments=spec.only_environments)  # type: ignore[arg-type]
+        else:
+            jc = override
+        if not jc.enabled:
+            continue
+        envs = jc.only_environments or spec.only_environments
+        if envs and cfg.environment not in envs:
+            continue
+        out[name] = (spec, jc)
+    for name in cfg.jobs:
+        if name not in JOBS:
+            from sre.config import ConfigError
+
+            raise ConfigError([f"jobs.{name}: unknown job (known: {', '.join(sorted(JOBS))})"])
+    return out
+
+
+def resolve(func: str) -> Callable[[JobContext], JobOutcome]:
+    module, _, attr = func.partition(":")
+    fn: Callable[[JobContext], JobOutcome] = getattr(importlib.import_module(module), attr)
+    return fn
+
+
+def run_job(name: str, ctx: JobContext, fn: Callable[[JobContext], JobOutcome] | None = None) -> JobOutcome:
+    """Run one job and record it: a `runs` row, its CheckResults, and the sre_job_* metrics."""
+    from sre.checks.result import store_results
+    from sre.store.base import utcnow
+    from sre.store.runs import Run
+
+    if fn is None:
+        fn = resolve(JOBS[name].func)
+    with ctx.store.session() as s:
+        run = Run(kind=name, trigger=ctx.trigger, status="running", summary={}, host=socket.gethostname())
+        s.add(run)
+        s.flush()
+        ctx.run_id = run.id
+    t0 = time.monotonic()
+    status = "error"
+    outcome = JobOutcome(status="error")
+    try:
+        outcome = fn(ctx)
+        status = outcome.status
+    except KeyboardInterrupt:
+        status = "interrupted"
+        outcome = JobOutcome(status=status, summary={"error": "interrupted"})
+        raise
+    except Exception as exc:  # a job failing must not take the scheduler down
+        log.exception("job %s failed", name, extra=log_fields(job=name))
+        outcome = JobOutcome(status="error", summary={"error": f"{exc.__class__.__name__}: {exc}"})
+        status = "error"
+    finally:
+        elapsed = time.monotonic() - t0
+        if ctx.cancelled() and status == "error":
+            status = "interrupted"
+        JOB_RUNS.labels(name, status).inc()
+        JOB_DURATION.labels(name).observe(elapsed)
+        if status in ("ok", "warn"):
+            JOB_LAST_SUCCESS.labels(name).set(time.time())
+        with ctx.store.session() as s:
+            row = s.get(Run, ctx.run_id)
+            if row is not None:
+                row.status = status
+                row.finished = utcnow()
+                row.summary = {**outcome.summary, "duration_seconds": round(elapsed, 3)}
+        if outcome.results:
+            store_results(ctx.store, outcome.results, ctx.run_id)
+        log.info("job %s finished: %s in %.2fs", name, status, elapsed,
+                 extra=log_fields(job=name, status=status, duration_seconds=round(elapsed, 3), run_id=ctx.run_id))
+    outcome.status = status
+    return outcome

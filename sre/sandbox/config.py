@@ -1,0 +1,80 @@
+"""The sre.yaml that describes a running sandbox, with its secrets written to files."""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import yaml
+
+if TYPE_CHECKING:
+    from sre.sandbox.stack import Stack
+
+SANDBOX_ZONE = "messaging.sandbox."
+DB_RECORD = "db.messaging.sandbox."
+
+
+def _secret_file(directory: Path, name: str, value: str) -> dict[str, str]:
+    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    path = directory / name
+    path.write_text(value + "\n")
+    path.chmod(0o600)
+    return {"file": str(path)}
+
+
+def sandbox_config(stack: Stack, state_dir: Path, *, webhook_token: str | None = None,
+                   service_url: str | None = None) -> dict[str, Any]:
+    """A complete config for `stack`: every secret (DSNs, token, AWS keys) in a 0600 file."""
+    sec = state_dir / "secrets"
+    token = webhook_token or secrets.token_urlsafe(32)
+    cfg: dict[str, Any] = {
+        "environment": "dev",
+        "regions": ["us-east-1", "eu-west-1"],
+        "state": {"dir": str(state_dir)},
+        "webhook": {"auth": "bearer", "token": _secret_file(sec, "webhook-token", token)},
+        "endpoints": {},
+        "remediation": {"dry_run": True},
+        "jobs": {},
+    }
+    if stack.prometheus:
+        cfg["endpoints"]["prometheus"] = {"url": stack.prometheus.url}
+        cfg["alerts"] = {"rules_dir": str(stack.prometheus.rules_dir)}
+    if stack.alertmanager:
+        cfg["endpoints"]["alertmanager"] = {"url": stack.alertmanager.url}
+    if stack.postgres:
+        p, r = stack.postgres.primary, stack.postgres.replica
+        cfg["postgres"] = {"clusters": {"main": {
+            "database": "postgres",
+            "primary": {"name": p.name, "region": p.region, "dsn": _secret_file(sec, f"pg-{p.name}-dsn", p.dsn)},
+            "replicas": [{"name": r.name, "region": r.region,
+                          "dsn": _secret_file(sec, f"pg-{r.name}-dsn", r.dsn)}],
+            "objectives": {"rpo": "5m", "rto": "60s", "lag_warn": "5s", "lag_fail": "30s"},
+        }}}
+    if stack.redis:
+        cfg["redis"] = {"pairs": {"cache": {
+            "primary": {"name": "primary", "region": "us-east-1",
+                        "url": _secret_file(sec, "redis-primary-url", stack.redis.primary_url)},
+            "replicas": [{"name": "replica", "region": "eu-west-1",
+                          "url": _secret_file(sec, "redis-replica-url", stack.redis.replica_url)}],
+        }}}
+    if stack.moto:
+        cfg["aws"] = {"region": "us-east-1", "endpoint_url": stack.moto.url,
+                      "access_key_id": _secret_file(sec, "aws-access-key-id", "sandbox"),
+                      "secret_access_key": _secret_file(sec, "aws-secret-access-key", "sandbox")}
+        cfg["buckets"] = {"media": {"name": "messaging-media-use1", "replica_bucket": "messaging-media-euw1"}}
+        cfg["dns"] = {"provider": "route53", "zone": SANDBOX_ZONE, "records": {"db": DB_RECORD}}
+        if stack.postgres:
+            cfg["dns"]["node_targets"] = {n.name: f"127.0.0.1:{n.port}"
+                                          for n in (stack.postgres.primary, stack.postgres.replica)}
+            cfg["backups"] = {"main": {"cluster": "main", "bucket": "messaging-backups-use1",
+                                       "prefix": "postgres/main/", "replica_bucket": "messaging-backups-euw1"}}
+    return cfg
+
+
+def write_sandbox_config(stack: Stack, state_dir: Path, **kwargs: Any) -> Path:
+    state_dir.mkdir(parents=True, exist_ok=True)
+    path = state_dir / "sre.yaml"
+    path.write_text("# Written by `sre up` for the local sandbox; secrets live in ./secrets.\n"
+                    + yaml.safe_dump(sandbox_config(stack, state_dir, **kwargs), sort_keys=False))
+    return path

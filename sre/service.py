@@ -1,0 +1,56 @@
+"""Assembling and running the long-lived service: store, scheduler, app, uvicorn."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from sre.errors import UsageError
+from sre.telemetry import get_logger, register_secret, setup_logging
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+    from sre.config import SreConfig
+
+log = get_logger("sre.service")
+
+
+def build_app(cfg: SreConfig, *, insecure_webhook: bool = False, with_scheduler: bool = True) -> FastAPI:
+    from sre.api.app import create_app
+    from sre.scheduler import JobScheduler
+    from sre.store import open_store
+
+    if cfg.webhook is None or cfg.webhook.auth == "none":
+        if not insecure_webhook:
+            raise UsageError("the webhook receiver has no credentials configured (webhook.auth)",
+                             hint="configure webhook.token (bearer) or username/password (basic), "
+                                  "or pass --insecure-webhook to accept unauthenticated alerts")
+    else:
+        for ref in (cfg.webhook.token, cfg.webhook.password):
+            if ref is not None:
+                register_secret(ref.resolve().get_secret_value())  # fail at start, not at first alert
+    cfg.state.dir.mkdir(parents=True, exist_ok=True)
+    store = open_store(cfg)
+    scheduler = JobScheduler(cfg, store) if with_scheduler else None
+    extra: list[Any] = []
+    try:
+        from sre.remediation.worker import RemediationWorker
+    except ModuleNotFoundError:
+        pass
+    else:
+        extra.append(RemediationWorker(cfg, store))
+    return create_app(cfg, store, scheduler, insecure_webhook=insecure_webhook, extra_lifespan=extra)
+
+
+def serve(cfg: SreConfig, host: str, port: int, *, insecure_webhook: bool = False,
+          ready_file: str | None = None) -> None:
+    """Run under uvicorn until SIGTERM/SIGINT; uvicorn drains, then the lifespan stops the scheduler."""
+    import uvicorn
+
+    setup_logging()
+    app = build_app(cfg, insecure_webhook=insecure_webhook)
+    config = uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False,
+                            lifespan="on", timeout_graceful_shutdown=30)
+    server = uvicorn.Server(config)
+    log.info("serving on http://%s:%d (environment %s)", host, port, cfg.environment)
+    server.run()
