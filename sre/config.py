@@ -155,6 +155,22 @@ class StateConfig(_Model):
         return f"sqlite:///{(self.dir / 'sre.db').resolve()}"
 
 
+class LeaderConfig(_Model):
+    """Leadership among replicas sharing a PostgreSQL state store (docs/operations.md)."""
+
+    heartbeat: Seconds = Field(
+        1.0, gt=0, description="The leader checks its lock connection this often; a failed check ends leadership."
+    )
+    retry: Seconds = Field(1.0, gt=0, description="A standby tries to take the lock this often.")
+    timeout: Seconds = Field(
+        2.0, gt=0, description="Statement and TCP timeout on the lock connection: a check slower than this fails."
+    )
+    catchup: Seconds = Field(
+        60.0, ge=0, description="A new leader runs a slot the previous one missed when the job's last run is "
+        "at most this much older than one interval (cron: the missed fire time at most this old).",
+    )
+
+
 class WebhookConfig(_Model):
     auth: Literal["bearer", "basic", "none"] = Field(
         "bearer", description="bearer: `token`; basic: `username` + `password`; none: only with --insecure-webhook."
@@ -277,6 +293,46 @@ class SanityQuery(_Model):
     tolerance: float = 0.0
 
 
+class BackupLayout(_Model):
+    """Where the backups of one set are and how their time is read (docs/backups.md)."""
+
+    key_template: str | None = Field(
+        None, description="Key of one backup under the prefix; {stamp} is its time, {cluster} the cluster name. "
+        "A trailing / makes each backup a folder. Default: {stamp}.dump (pg_dump), {stamp}/ (basebackup).",
+    )
+    stamp_format: str = Field("%Y%m%dT%H%M%SZ", description="strftime format of {stamp} (UTC).")
+    time_from: Literal["key", "metadata", "last_modified"] = Field(
+        "key", description="Where a backup's time comes from: the stamp in its key (free with the listing), "
+        "object metadata (one HEAD for each of the two newest), or S3's LastModified. Falls back in that order.",
+    )
+    taken_at_metadata: str = Field("taken-at", description="User metadata key holding the ISO time taken.")
+    checksum_metadata: str = Field("sha256", description="User metadata key holding the hex SHA-256 of the object.")
+
+
+class BackupRestore(_Model):
+    """The restore test's scratch PostgreSQL."""
+
+    enabled: bool = Field(True, description="The backups.verify job restores the newest backup (off: integrity only).")
+    scratch_dsn: Secret | None = Field(
+        None, description="A server to restore into (a throwaway database is created and dropped there). "
+        "Default: a private instance started by the check (initdb in scratch_dir) and removed after.",
+    )
+    scratch_dir: Path = Field(Path("/tmp"), description="Where the private instance's data directory is made.")
+    pg_bin: Path | None = Field(
+        None, description="Directory of pg_dump/pg_restore/initdb/postgres (default: PostgreSQL 15's, else PATH)."
+    )
+    timeout: Seconds = Field(3600.0, description="The restore test fails when it takes longer.")
+
+
+class BackupTake(_Model):
+    """`sre backup take`: how a backup is made and stored."""
+
+    sse: Literal["AES256", "aws:kms"] = Field("AES256", description="Server-side encryption of uploaded objects.")
+    kms_key_id: str | None = Field(None, description="KMS key for sse aws:kms (default: the bucket's).")
+    basebackup_format: Literal["tar", "plain"] = "tar"
+    part_size: Bytes = Field(16 * 2**20, description="Multipart upload part size (memory used: about 4 parts).")
+
+
 class BackupConfig(_Model):
     cluster: str = Field(description="Name under postgres.clusters of the database backed up.")
     bucket: str
@@ -290,6 +346,15 @@ class BackupConfig(_Model):
     tables: list[str] = Field(default_factory=list, description="Tables whose row counts are compared with the source.")
     row_tolerance: float = 0.05
     canary: str | None = Field(None, description="SQL returning at least one row in a good restore.")
+    max_age: Seconds | None = Field(
+        None, description="The newest backup may be this old at most (default: the cluster's objectives.rpo)."
+    )
+    source_node: str | None = Field(
+        None, description="Node backups are taken from and row counts compared with (default: the primary)."
+    )
+    layout: BackupLayout = Field(default_factory=BackupLayout)
+    restore: BackupRestore = Field(default_factory=BackupRestore)
+    take: BackupTake = Field(default_factory=BackupTake)
 
 
 class BucketConfig(_Model):
@@ -356,12 +421,47 @@ class AlertsConfig(_Model):
     prometheusrule_labels: dict[str, str] = Field(default_factory=lambda: {"release": "kube-prometheus-stack"})
 
 
+class ElkConfig(_Model):
+    dir: Path | None = Field(
+        None, description="Directory of ILM policies and templates (default: the elk/ directory shipped with sre)."
+    )
+    apply: bool = Field(False, description="The elk.reconcile job applies its plan; off: it plans and reports only.")
+    prune: bool = Field(
+        False, description="Delete managed objects no longer in the directory (never a policy or template in use)."
+    )
+    data_streams: list[str] = Field(
+        default_factory=list,
+        description="Data streams to pre-create on apply, e.g. logs-messaging.api-production (each needs a template).",
+    )
+    verify: bool = Field(
+        True, description="After apply, simulate a new index of each data stream and check its policy and mappings."
+    )
+
+
+class DashboardsConfig(_Model):
+    dir: Path | None = Field(
+        None, description="Directory of dashboards as code (default: the dashboards/ directory shipped with sre)."
+    )
+    every: Seconds | None = Field(
+        None, description="Run the dashboards.reconcile job at this interval (off when unset); "
+        "the same as jobs.dashboards.reconcile.every, give one of the two.",
+    )
+    apply: bool = Field(False, description="The dashboards.reconcile job applies its plan; off: it plans and reports only.")
+    prune: bool = Field(False, description="Delete dashboards tagged managed-by:sre that are gone from code (never others).")
+    deep: bool = Field(
+        False, description="Plan fetches every managed dashboard (one GET each) to catch hand edits inside panels; "
+        "off: one paged search, which sees edits of title, tags and folder.",
+    )
+    concurrency: int = Field(4, ge=1, le=32, description="Grafana requests at once during plan and apply.")
+
+
 class SreConfig(_Model):
     """The whole of sre.yaml."""
 
     environment: Environment = "dev"
     regions: list[str] = Field(default_factory=lambda: ["us-east-1", "eu-west-1"])
     state: StateConfig = Field(default_factory=StateConfig)
+    leader: LeaderConfig = Field(default_factory=LeaderConfig)
     webhook: WebhookConfig | None = None
     endpoints: Endpoints = Field(default_factory=Endpoints)
     postgres: PostgresConfig = Field(default_factory=PostgresConfig)
@@ -374,6 +474,8 @@ class SreConfig(_Model):
     jobs: dict[str, JobConfig] = Field(default_factory=dict)
     remediation: RemediationConfig = Field(default_factory=RemediationConfig)
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
+    elk: ElkConfig = Field(default_factory=ElkConfig)
+    dashboards: DashboardsConfig = Field(default_factory=DashboardsConfig)
 
     @model_validator(mode="after")
     def _cross_refs(self) -> SreConfig:
@@ -388,6 +490,16 @@ class SreConfig(_Model):
         for bname, backup in self.backups.items():
             if backup.cluster not in self.postgres.clusters:
                 raise ValueError(f"backups.{bname}.cluster: no postgres cluster named {backup.cluster!r}")
+        return self
+
+    @model_validator(mode="after")
+    def _dashboards_interval(self) -> SreConfig:
+        if self.dashboards.every is not None:
+            job = self.jobs.get("dashboards.reconcile")
+            if job is None:
+                self.jobs["dashboards.reconcile"] = JobConfig(every=self.dashboards.every)
+            elif job.every != self.dashboards.every:
+                raise ValueError("dashboards.every and jobs.dashboards.reconcile both set the interval: keep one")
         return self
 
 

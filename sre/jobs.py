@@ -78,7 +78,7 @@ def effective_jobs(cfg: SreConfig) -> dict[str, tuple[JobSpec, JobConfig]]:
         if override is None:
             if not spec.enabled_by_default:
                 continue
-            jc = JobConfig(every=spec.every, cron=spec.cron, only_environments=spec.only_environments)  # type: ignore[arg-type]
+            jc = JobConfig(every=spec.every, cron=spec.cron, only_environments=spec.only_environments)
         else:
             jc = override
         if not jc.enabled:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from sre.errors import UsageError
@@ -42,15 +43,28 @@ def build_app(cfg: SreConfig, *, insecure_webhook: bool = False, with_scheduler:
     return create_app(cfg, store, scheduler, insecure_webhook=insecure_webhook, extra_lifespan=extra)
 
 
-def serve(cfg: SreConfig, host: str, port: int, *, insecure_webhook: bool = False,
-          ready_file: str | None = None) -> None:
-    """Run under uvicorn until SIGTERM/SIGINT; uvicorn drains, then the lifespan stops the scheduler."""
+def run_uvicorn(app: FastAPI, host: str, port: int, graceful_timeout: int = 30) -> None:
+    """Serve until SIGTERM/SIGINT: uvicorn stops accepting, drains, then the lifespan stops the
+    scheduler and workers. A requested shutdown that completed exits 0 (uvicorn would re-raise
+    the signal, turning a clean stop into a death by signal)."""
+    import contextlib
+
     import uvicorn
 
+    class Server(uvicorn.Server):
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            with super().capture_signals():
+                yield
+                self._captured_signals.clear()
+
+    config = uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False,
+                            lifespan="on", timeout_graceful_shutdown=graceful_timeout)
+    Server(config).run()
+
+
+def serve(cfg: SreConfig, host: str, port: int, *, insecure_webhook: bool = False) -> None:
     setup_logging()
     app = build_app(cfg, insecure_webhook=insecure_webhook)
-    config = uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False,
-                            lifespan="on", timeout_graceful_shutdown=30)
-    server = uvicorn.Server(config)
     log.info("serving on http://%s:%d (environment %s)", host, port, cfg.environment)
-    server.run()
+    run_uvicorn(app, host, port)

@@ -4,7 +4,12 @@ so `sre --help` stays fast (bench/cli_startup.py)."""
 from __future__ import annotations
 
 import importlib
+import os
 import sys
+
+# Plain click help: typer's Rich help formatter imports rich.markdown and friends (~60 ms),
+# which alone would break the start-up budget (bench/cli_startup.py). Tables stay Rich.
+os.environ.setdefault("TYPER_USE_RICH", "0")
 
 import typer
 
@@ -77,10 +82,10 @@ def main() -> None:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         sys.exit(130)
-    except Exception as exc:  # click usage errors
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
+    except Exception as exc:
+        # Click's usage errors (typer vendors its own click, so match by shape, not class).
+        show = getattr(exc, "show", None)
+        if callable(show) and isinstance(getattr(exc, "exit_code", None), int):
+            show()
+            sys.exit(exc.exit_code)  # type: ignore[attr-defined]
         raise

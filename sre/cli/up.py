@@ -44,7 +44,6 @@ def command(
 ) -> None:
     """Start the local stack (PostgreSQL primary+replica, Prometheus, Alertmanager, Redis pair, moto),
     write its sre.yaml, and run the service against it until Ctrl-C."""
-    import uvicorn
     from rich.table import Table
 
     from sre.cli._common import console as make_console
@@ -52,7 +51,7 @@ def command(
     from sre.sandbox import Stack
     from sre.sandbox.config import write_sandbox_config
     from sre.sandbox.procs import free_port, port_open
-    from sre.service import build_app
+    from sre.service import build_app, run_uvicorn
     from sre.telemetry import setup_logging
 
     con = make_console()
@@ -91,10 +90,7 @@ def command(
             con.print(f"  {cmd}")
         con.print("\nCtrl-C stops everything.\n")
 
-        app = build_app(cfg)
-        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None,
-                                               access_log=False, lifespan="on", timeout_graceful_shutdown=15))
-        server.run()
+        run_uvicorn(build_app(cfg), "127.0.0.1", port, graceful_timeout=15)
     finally:
         with con.status("stopping the local stack..."):
             stack.stop()

@@ -70,13 +70,23 @@ class PgServer:
         require_binary("postgresql", "postgres", PG_BIN)
         self.process = ManagedProcess(
             name=f"postgresql {self.name}",
-            cmd=[f"{PG_BIN}/postgres", "-D", str(self.datadir), "-p", str(self.port), "-k", str(self.datadir)],
+            cmd=[f"{PG_BIN}/postgres", *self.server_options()],
             log_path=self.log_path,
             user=_pg_user(),
             # SIGINT is PostgreSQL's "fast" shutdown: no waiting for clients to leave.
             stop_signal=signal.SIGINT,
         ).start()
         self.process.wait_ready(self.ready, timeout)
+
+    @property
+    def socket_dir(self) -> Path:
+        # Outside the data directory: pg_rewind copies every file of the source's data directory
+        # and fails on a socket there ("could not open file .s.PGSQL.N").
+        return self.datadir.parent
+
+    def server_options(self) -> list[str]:
+        """The `postgres` options this node runs with (also what `pg_ctl start -o` needs)."""
+        return ["-D", str(self.datadir), "-p", str(self.port), "-k", str(self.socket_dir)]
 
     def ready(self) -> bool:
         import psycopg
@@ -87,12 +97,44 @@ class PgServer:
 
     def stop(self, mode: str = "fast") -> None:
         """fast: clean shutdown; immediate: crash-like (SIGQUIT), as a region loss would be."""
-        if self.process is None:
+        if self.process is not None:
+            if mode == "immediate":
+                self.process.stop_signal = signal.SIGQUIT
+            self.process.stop(timeout=15)
+            self.process.stop_signal = signal.SIGINT
+        self._stop_restarted(signal.SIGQUIT if mode == "immediate" else signal.SIGINT)
+
+    def _stop_restarted(self, sig: int, timeout: float = 15.0) -> None:
+        """Stop a postmaster restarted outside this object (a drill's `pg_ctl start`), by the PID
+        in postmaster.pid, so that no server outlives the sandbox."""
+        from sre.sandbox.procs import wait_until
+
+        try:
+            pid = int((self.datadir / "postmaster.pid").read_text().split("\n", 1)[0])
+        except (OSError, ValueError):
             return
-        if mode == "immediate":
-            self.process.stop_signal = signal.SIGQUIT
-        self.process.stop(timeout=15)
-        self.process.stop_signal = signal.SIGINT
+        if self.process is not None and pid == self.process.pid:
+            return
+
+        def gone() -> bool:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                return True
+            return False
+
+        try:  # a stale file's PID may belong to another program by now
+            if b"postgres" not in Path(f"/proc/{pid}/cmdline").read_bytes():
+                return
+        except OSError:
+            return
+        if gone():
+            return
+        os.kill(pid, sig)
+        try:
+            wait_until(gone, timeout=timeout, what=f"postgresql {self.name} (pid {pid}) to stop")
+        except TimeoutError:
+            os.kill(pid, signal.SIGKILL)
 
     def running(self) -> bool:
         return self.process is not None and self.process.alive()
@@ -103,7 +145,7 @@ class PgServer:
 
         dsn = self.dsn.replace("dbname=postgres", f"dbname={database}")
         with psycopg.connect(dsn, autocommit=True) as conn:
-            cur = conn.execute(query, params)  # type: ignore[arg-type]
+            cur = conn.execute(query, params)
             return cur.fetchall() if cur.description else []
 
 

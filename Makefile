@@ -1,0 +1,22 @@
+# The README's two commands: `make run` and `make test`. Both set up what is missing first.
+.PHONY: bootstrap run test test-quick lint bench
+
+bootstrap:
+	@scripts/bootstrap
+
+run: bootstrap
+	.venv/bin/sre up
+
+lint: bootstrap
+	.venv/bin/ruff check sre tests bench dashboards
+	.venv/bin/mypy
+	.venv/bin/hadolint Dockerfile
+
+test: lint
+	.venv/bin/pytest -q
+
+test-quick: bootstrap
+	.venv/bin/pytest -q -m "not slow"
+
+bench: bootstrap
+	@for b in bench/*.py; do echo "== $$b"; .venv/bin/python $$b || exit 1; done
