@@ -41,6 +41,8 @@ def _run_steps(stack: Stack, cfg: SreConfig, console: Any) -> list[str]:
 def command(
     port: Annotated[int, typer.Option(help="Port of the service (0: any free port).")] = 8080,
     state_dir: Annotated[Path, typer.Option(help="Where sre.yaml, secrets and the SQLite state go.")] = Path("var/up"),
+    kubeconfig: Annotated[Path | None, typer.Option(
+        help="A kubeconfig for remediation to act on; without one, Kubernetes actions run in dry-run.")] = None,
 ) -> None:
     """Start the local stack (PostgreSQL primary+replica, Prometheus, Alertmanager, Redis pair, moto),
     write its sre.yaml, and run the service against it until Ctrl-C."""
@@ -65,7 +67,7 @@ def command(
     with con.status("starting the local stack of real servers..."):
         stack = Stack.start()
     try:
-        cfg_path = write_sandbox_config(stack, state_dir)
+        cfg_path = write_sandbox_config(stack, state_dir, kubeconfig=kubeconfig)
         cfg = load_config(cfg_path)
         base = f"http://127.0.0.1:{port}"
         assert stack.prometheus and stack.alertmanager and cfg.webhook and cfg.webhook.token

@@ -24,8 +24,10 @@ def _secret_file(directory: Path, name: str, value: str) -> dict[str, str]:
 
 
 def sandbox_config(stack: Stack, state_dir: Path, *, webhook_token: str | None = None,
-                   service_url: str | None = None) -> dict[str, Any]:
-    """A complete config for `stack`: every secret (DSNs, token, AWS keys) in a 0600 file."""
+                   kubeconfig: Path | None = None) -> dict[str, Any]:
+    """A complete config for `stack`: every secret (DSNs, token, AWS keys) in a 0600 file.
+
+    Remediation runs in dry-run unless a kubeconfig is given: the sandbox has no Kubernetes."""
     sec = state_dir / "secrets"
     token = webhook_token or secrets.token_urlsafe(32)
     cfg: dict[str, Any] = {
@@ -34,9 +36,11 @@ def sandbox_config(stack: Stack, state_dir: Path, *, webhook_token: str | None =
         "state": {"dir": str(state_dir)},
         "webhook": {"auth": "bearer", "token": _secret_file(sec, "webhook-token", token)},
         "endpoints": {},
-        "remediation": {"dry_run": True},
+        "remediation": {"dry_run": kubeconfig is None},
         "jobs": {},
     }
+    if kubeconfig is not None:
+        cfg["kubernetes"] = {"kubeconfig": str(kubeconfig)}
     if stack.prometheus:
         cfg["endpoints"]["prometheus"] = {"url": stack.prometheus.url}
         cfg["alerts"] = {"rules_dir": str(stack.prometheus.rules_dir)}
@@ -51,6 +55,9 @@ def sandbox_config(stack: Stack, state_dir: Path, *, webhook_token: str | None =
                           "dsn": _secret_file(sec, f"pg-{r.name}-dsn", r.dsn)}],
             "objectives": {"rpo": "5m", "rto": "60s", "lag_warn": "5s", "lag_fail": "30s"},
         }}}
+        # The drill restarts and rewinds these servers itself (pg_ctl, pg_rewind): how each one runs.
+        cfg["drills"] = {"nodes": {n.name: {"datadir": str(n.datadir), "start_options": " ".join(n.server_options()[2:]),
+                                            "log_file": str(n.log_path)} for n in (p, r)}}
     if stack.redis:
         cfg["redis"] = {"pairs": {"cache": {
             "primary": {"name": "primary", "region": "us-east-1",
