@@ -83,3 +83,20 @@ def test_a_failing_job_is_recorded_as_error(tmp_path: Path) -> None:
     with store.session() as s:
         run = s.scalars(select(Run).where(Run.kind == "test.boom")).one()
         assert run.status == "error" and "boom" in run.summary["error"]
+
+
+def test_runs_left_running_by_a_crash_are_marked_interrupted(tmp_path: Path) -> None:
+    import socket
+
+    from sre.scheduler import JobScheduler
+
+    cfg = load_config(None, environ={"SRE_STATE__DIR": str(tmp_path)})
+    store = Store(cfg.state.resolved_url())
+    store.migrate()
+    with store.session() as s:
+        s.add(Run(kind="replicas.check", status="running", summary={}, host=socket.gethostname()))
+        s.add(Run(kind="replicas.check", status="running", summary={}, host="another-replica"))
+    assert JobScheduler(cfg, store).mark_interrupted() == 1
+    with store.session() as s:
+        statuses = {r.host: r.status for r in s.scalars(select(Run))}
+    assert statuses == {socket.gethostname(): "interrupted", "another-replica": "running"}

@@ -71,3 +71,16 @@ def test_serve_refuses_without_webhook_credentials(tmp_path: Path) -> None:
     out = sre("serve", "--config", str(cfg), "--port", "1")
     assert out.returncode == 2
     assert "no credentials configured" in out.stderr and "--insecure-webhook" in out.stderr
+
+
+def test_cli_start_imports_no_heavy_client() -> None:
+    """`sre --help` must stay cheap: heavy clients load only in the commands that use them."""
+    import subprocess
+    import sys
+
+    code = ("import sys, sre.cli; heavy = ['fastapi', 'boto3', 'botocore', 'kubernetes', 'elasticsearch', "
+            "'grafana_client', 'sqlalchemy', 'psycopg', 'matplotlib', 'redis', 'uvicorn', 'rich.table', "
+            "'grafana_foundation_sdk', 'prometheus_api_client', 'httpx', 'requests', 'moto']; "
+            "print([m for m in heavy if m in sys.modules])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", out.stdout
