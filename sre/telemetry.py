@@ -66,7 +66,7 @@ def setup_logging(level: str | int | None = None, json_lines: bool | None = None
         handler.setFormatter(
             ecs_logging.StdlibFormatter(
                 exclude_fields=["process", "log.original"],
-                extra={"service": {"name": SERVICE_NAME, "type": "sre"}, "event": {"dataset": "sre.service"}},
+                extra={"service": {"name": SERVICE_NAME, "type": "sre"}, "event": {"dataset": "sre"}},
             )
         )
     else:
