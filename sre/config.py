@@ -146,6 +146,10 @@ class StateConfig(_Model):
         None, description="The URL from a secret instead (when it carries a password)."
     )
     dir: Path = Field(Path("var/sre"), description="State directory: SQLite file, reports, rendered files.")
+    retention: Seconds = Field(
+        90 * 86400.0, gt=0, description="The state.prune job deletes finished job runs (and their check "
+        "results) older than this.",
+    )
 
     def resolved_url(self) -> str:
         if self.url_secret is not None:
@@ -232,11 +236,22 @@ class PgNode(_Model):
     name: str
     region: str
     dsn: Secret = Field(description="libpq DSN/URL of this node, as a secret reference.")
+    application_name: str | None = Field(
+        None, description="The application_name this replica sets in primary_conninfo, which is how the primary's "
+        "pg_stat_replication names it (default: the node's name).",
+    )
+    slot: str | None = Field(
+        None, description="The physical replication slot this replica streams through (default: a slot named like "
+        "the node, if the primary has one).",
+    )
 
 
 class Heartbeat(_Model):
-    enabled: bool = False
-    table: str = "sre_heartbeat"
+    enabled: bool = Field(
+        False, description="Each replica check upserts one row on the primary and reads it back on every replica "
+        "(docs/replication.md).",
+    )
+    table: str = Field("sre_heartbeat", description="Table of the heartbeat row ([schema.]name), created if missing.")
 
 
 class PostgresCluster(_Model):
@@ -272,7 +287,11 @@ class RedisPair(_Model):
     replicas: list[RedisNode] = Field(default_factory=list)
     lag_warn_bytes: Bytes = 1 * 2**20
     lag_fail_bytes: Bytes = 16 * 2**20
-    io_stale: Seconds = 10.0
+    io_stale: Seconds = Field(
+        15.0, description="A replica that heard nothing from its primary for longer has a stale link. Keep it above "
+        "the primary's repl-ping-replica-period (10 s by default), or an idle link looks stale.",
+    )
+    connect_timeout: Seconds = Field(3.0, description="Bounds connecting to a node and each of its replies.")
 
 
 class RedisConfig(_Model):
@@ -419,6 +438,9 @@ class AlertsConfig(_Model):
     runbook_base_url: str = "https://github.com/example/sre/blob/main/runbooks"
     rules_dir: Path | None = Field(None, description="Directory a Prometheus reads rule files from (plan/apply).")
     prometheusrule_labels: dict[str, str] = Field(default_factory=lambda: {"release": "kube-prometheus-stack"})
+    prometheusrule_namespace: str = Field("monitoring", description="Namespace of the PrometheusRule objects.")
+    source_dir: Path = Field(Path("alerts"), description="The rules tree: rule groups, slos/, tests/ (runbooks: "
+                             "remediation.runbooks_dir, default runbooks/).")
 
 
 class ElkConfig(_Model):
@@ -455,6 +477,39 @@ class DashboardsConfig(_Model):
     concurrency: int = Field(4, ge=1, le=32, description="Grafana requests at once during plan and apply.")
 
 
+class DrillNode(_Model):
+    """How a drill controls one PostgreSQL node's server: needed for unplanned drills (stop it as a
+    region loss would), for --failback and for undoing a promotion (pg_rewind runs beside the data)."""
+
+    datadir: Path = Field(description="The node's data directory, on the machine the drill runs on.")
+    bin_dir: Path = Field(Path("/usr/lib/postgresql/15/bin"), description="Where pg_ctl and pg_rewind are.")
+    os_user: str | None = Field("postgres", description="Run pg_ctl/pg_rewind as this user when the drill runs as root.")
+    start_options: str = Field("", description="`pg_ctl start -o` options, e.g. '-p 5433 -k /run/postgresql'.")
+    log_file: Path | None = Field(None, description="Server log for `pg_ctl start -l` (default: <datadir>/../<name>.log).")
+
+
+class DrillsConfig(_Model):
+    """Failover drills (docs/drills.md)."""
+
+    cluster: str | None = Field(None, description="postgres.clusters entry drilled (default: the only one).")
+    record: str = Field("db", description="Key under dns.records of the record the application connects through.")
+    app_dsn: Secret | None = Field(
+        None, description="The DSN the application uses (its host is the DNS record). Default: the primary's DSN "
+        "with host and port taken from the record.",
+    )
+    resolve: Literal["route53", "system"] = Field(
+        "route53", description="How the canary finds the database: the record read through the DNS provider's API "
+        "on each reconnect (no resolver serves the zone), or the system resolver.",
+    )
+    canary_interval: Seconds = Field(0.05, description="One canary row per interval.")
+    canary_table: str = Field("sre_drill_canary", description="Table on the primary receiving canary rows.")
+    health_urls: list[str] = Field(default_factory=list, description="HTTP endpoints that must answer 2xx to verify.")
+    catchup_timeout: Seconds = Field(60.0, description="Longest wait for the replica to replay the final LSN.")
+    http_timeout: Seconds = 10.0
+    nodes: dict[str, DrillNode] = Field(default_factory=dict, description="PostgreSQL node name -> server control.")
+    reports_dir: Path | None = Field(None, description="Where reports are written (default: <state.dir>/reports).")
+
+
 class SreConfig(_Model):
     """The whole of sre.yaml."""
 
@@ -474,6 +529,7 @@ class SreConfig(_Model):
     jobs: dict[str, JobConfig] = Field(default_factory=dict)
     remediation: RemediationConfig = Field(default_factory=RemediationConfig)
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
+    drills: DrillsConfig = Field(default_factory=DrillsConfig)
     elk: ElkConfig = Field(default_factory=ElkConfig)
     dashboards: DashboardsConfig = Field(default_factory=DashboardsConfig)
 
