@@ -228,7 +228,8 @@ class Objectives(_Model):
     lag_warn_bytes: Bytes = 16 * 2**20
     lag_fail_bytes: Bytes = 64 * 2**20
     receiver_stale: Seconds = Field(
-        30.0, description="A replica whose WAL receiver heard nothing for this long has a cut link."
+        30.0, description="A replica whose WAL receiver heard nothing for this long has a cut link (never less "
+        "than wal_receiver_timeout/2 + 1 s, the silence of a healthy idle link; docs/replication.md)."
     )
 
 
@@ -260,7 +261,9 @@ class PostgresCluster(_Model):
     replicas: list[PgNode] = Field(default_factory=list)
     objectives: Objectives = Field(default_factory=Objectives)
     heartbeat: Heartbeat = Field(default_factory=Heartbeat)
-    connect_timeout: Seconds = 3.0
+    connect_timeout: Seconds = Field(
+        3.0, description="Bounds connecting to a node (libpq's floor is 2 s) and, again, all of its answers."
+    )
 
     def nodes(self) -> list[PgNode]:
         return [self.primary, *self.replicas]
@@ -505,7 +508,7 @@ class DrillsConfig(_Model):
     canary_table: str = Field("sre_drill_canary", description="Table on the primary receiving canary rows.")
     health_urls: list[str] = Field(default_factory=list, description="HTTP endpoints that must answer 2xx to verify.")
     catchup_timeout: Seconds = Field(60.0, description="Longest wait for the replica to replay the final LSN.")
-    http_timeout: Seconds = 10.0
+    http_timeout: Seconds = Field(10.0, description="Timeout of each health endpoint request.")
     nodes: dict[str, DrillNode] = Field(default_factory=dict, description="PostgreSQL node name -> server control.")
     reports_dir: Path | None = Field(None, description="Where reports are written (default: <state.dir>/reports).")
 
