@@ -1,0 +1,52 @@
+"""Backups and disaster recovery: backup age against the RPO, verification, restore time, drills."""
+
+from sre.provision.dashkit import Board, Context, Q, Var
+
+FOLDER = "Platform/Resilience"
+RATE = "$__rate_interval"
+
+
+def build(ctx: Context) -> dict:
+    b = Board(
+        ctx, uid="sre-backups-dr", title="Backups and DR",
+        description="Backup freshness against the RPO, verification down to a real restore (backups.verify), "
+                    "and failover drills with their measured RTO and RPO.",
+        tags=["platform", "backups", "dr"], time_from="now-7d",
+        variables=[Var("cluster", "Cluster", 'sre_backup_age_seconds{job="sre"}')],
+    )
+    c = 'job="sre", cluster=~"$cluster"'
+    b.row("Backups")
+    b.stat("Newest backup age", f"max(sre_backup_age_seconds{{{c}}})", unit="s", w=6,
+           threshold=ctx.backup_max_age, runbook="BackupOlderThanRpo",
+           description="Against the tightest max_age of sre.yaml (default: the cluster's RPO); the freshness "
+                       "check decides per backup set.")
+    b.stat("Checks failing", f"count(sre_backup_verify_success{{{c}}} == 0) or vector(0)", w=6,
+           threshold=1, runbook="BackupVerificationFailing", graph=False)
+    b.stat("Last restore took", f"max(sre_backup_restore_duration_seconds{{{c}}})", unit="s", w=6, graph=False)
+    b.stat("Backup size", f"sum(sre_backup_size_bytes{{{c}}})", unit="bytes", w=6)
+    b.timeseries("Backup age vs max age (RPO)", Q(f"max by (cluster) (sre_backup_age_seconds{{{c}}})", "{{cluster}}"),
+                 unit="s", threshold=ctx.backup_max_age, runbook="BackupOlderThanRpo")
+    b.timeseries("Verification by check", Q(f"min by (cluster, check) (sre_backup_verify_success{{{c}}})",
+                                            "{{cluster}} {{check}}"),
+                 unit="bool", alert="BackupVerificationFailing", minimum=0, maximum=1,
+                 description="freshness, completeness, size, restore, sanity queries, row counts...")
+    b.timeseries("Restore duration", Q(f"max by (cluster) (sre_backup_restore_duration_seconds{{{c}}})", "{{cluster}}"),
+                 unit="s", description="Wall time of the last real restore of the newest backup.")
+    b.timeseries("Backup size", Q(f"max by (cluster) (sre_backup_size_bytes{{{c}}})", "{{cluster}}"), unit="bytes",
+                 description="A sudden drop is a truncated backup: the verify job fails below min_size_ratio.")
+    b.row("Failover drills")
+    d = 'job="sre", cluster=~"$cluster"'
+    b.stat("Last drill RTO", f"max(sre_drill_last_rto_seconds{{{d}}})", unit="s", w=6, threshold=ctx.rto,
+           graph=False, description="Canary write gap of the last drill, against the tightest RTO of sre.yaml.")
+    b.stat("Last drill RPO", f"max(sre_drill_last_rpo_rows{{{d}}})", w=6, threshold=1, graph=False,
+           description="Acknowledged canary rows the new primary lacked.")
+    b.stat("Since last good drill", f"time() - max(sre_drill_last_success_timestamp_seconds{{{d}}})", unit="s", w=6,
+           alert="FailoverDrillOverdue", graph=False)
+    b.stat("Drills (30d)", 'sum(increase(sre_drill_runs_total{job="sre"}[30d]))', w=6, graph=False)
+    b.timeseries("Drill RTO history", Q(f"max by (cluster) (sre_drill_last_rto_seconds{{{d}}})", "{{cluster}}"),
+                 unit="s", threshold=ctx.rto)
+    b.timeseries("Drill RPO history (rows lost)", Q(f"max by (cluster) (sre_drill_last_rpo_rows{{{d}}})", "{{cluster}}"),
+                 threshold=1)
+    b.timeseries("Drill outcomes", Q(f'sum by (outcome) (increase(sre_drill_runs_total{{job="sre"}}[{RATE}]))',
+                                     "{{outcome}}"), stack=True, w=24, runbook="FailoverDrillFailed")
+    return b.build()

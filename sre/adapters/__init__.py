@@ -1,0 +1,1 @@
+"""Thin typed wrappers over outside systems; they import no domain folder."""

@@ -1,0 +1,178 @@
+"""`sre dashboards render|plan|apply|validate`: Grafana dashboards as code."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from sre.cli._common import EXIT_FAILED, ConfigOpt, Output, OutputOpt, emit, load, table
+
+if TYPE_CHECKING:
+    from sre.config import SreConfig
+    from sre.provision.dashboards import Sources
+    from sre.provision.plan import Plan
+
+app = typer.Typer(no_args_is_help=True)
+
+DirOpt = Annotated[
+    Path | None,
+    typer.Option("--dir", help="Dashboards directory (default: dashboards.dir, else the one shipped with sre).",
+                 show_default=False),
+]
+PruneOpt = Annotated[bool, typer.Option("--prune", help="Delete dashboards tagged managed-by:sre that are gone from code.")]
+DeepOpt = Annotated[
+    bool, typer.Option("--deep", help="Fetch every managed dashboard to catch hand edits inside panels (one GET each).")
+]
+
+
+class RenderFormat(StrEnum):
+    json = "json"
+    provisioning = "provisioning"
+    configmap = "configmap"
+
+
+def _sources(cfg: SreConfig, directory: Path | None) -> Sources:
+    from sre.provision.grafana import sources_for
+
+    return sources_for(cfg, directory)
+
+
+@app.command()
+def render(
+    out: Annotated[Path, typer.Option("--out", help="Directory to write into.")] = Path("var/dashboards"),
+    fmt: Annotated[RenderFormat, typer.Option("--format", help="json files; Grafana file provisioning (provider "
+                                              "YAML + JSON); or Kubernetes ConfigMaps for the Grafana sidecar.")]
+    = RenderFormat.json,
+    directory: DirOpt = None,
+    config: ConfigOpt = None,
+    output: OutputOpt = Output.table,
+) -> None:
+    """Write the dashboards as files (deterministic: the same code gives the same bytes)."""
+    from sre.provision.dashboards_render import render as do_render
+
+    cfg = load(config)
+    sources = _sources(cfg, directory)
+    written = do_render(sources, out, fmt.value)
+    data = {"format": fmt.value, "out": str(out), "dashboards": len(sources.dashboards),
+            "files": [str(p) for p in written]}
+
+    def show(c):  # type: ignore[no-untyped-def]
+        for p in written:
+            c.print(str(p))
+        c.print(f"{len(sources.dashboards)} dashboards rendered as {fmt.value} under {out}")
+        if fmt is RenderFormat.provisioning:
+            c.print(f"point Grafana at {out / 'provisioning'} (GF_PATHS_PROVISIONING) or copy "
+                    f"{out / 'provisioning' / 'dashboards' / 'sre.yaml'} into its provisioning/dashboards/")
+
+    emit(output, data, show)
+
+
+def _planned(config: Path | None, directory: Path | None, prune: bool, deep: bool) -> tuple[Any, Any, Plan]:
+    """Config, Grafana client and the plan, as plan and apply both start."""
+    from sre.provision.grafana import client
+    from sre.provision.grafana import plan as make_plan
+
+    cfg = load(config)
+    grafana = client(cfg)
+    the_plan = make_plan(grafana, _sources(cfg, directory), prune=prune, deep=deep or cfg.dashboards.deep,
+                         concurrency=cfg.dashboards.concurrency)
+    return cfg, grafana, the_plan
+
+
+@app.command()
+def plan(
+    prune: PruneOpt = False,
+    deep: DeepOpt = False,
+    directory: DirOpt = None,
+    config: ConfigOpt = None,
+    output: OutputOpt = Output.table,
+) -> None:
+    """Compare code with Grafana: create/update/delete/drift/unchanged with a diff each. Exit 1 when changes."""
+    from sre.cli._plan import show_plan
+
+    _, _, the_plan = _planned(config, directory, prune, deep)
+    show_plan(the_plan, output)
+    if the_plan.has_changes:
+        raise typer.Exit(EXIT_FAILED)
+
+
+@app.command()
+def apply(
+    prune: PruneOpt = False,
+    deep: DeepOpt = False,
+    directory: DirOpt = None,
+    config: ConfigOpt = None,
+    output: OutputOpt = Output.table,
+) -> None:
+    """Make Grafana match the code: folders first, then dashboards (folderUid always). Exit 1 if any failed."""
+    from sre.cli._plan import show_plan
+    from sre.provision.grafana import apply as do_apply
+
+    cfg, grafana, the_plan = _planned(config, directory, prune, deep)
+    result = do_apply(grafana, the_plan, concurrency=cfg.dashboards.concurrency)
+    if output is Output.json:
+        emit(output, {"plan": the_plan.to_dict(), "apply": result.to_dict()}, lambda c: None)
+    else:
+        show_plan(the_plan, output)
+
+        def show(c):  # type: ignore[no-untyped-def]
+            for ch, err in result.failed:
+                c.print(f"[red]failed[/] {ch.action.value} {ch.kind} {ch.name}: {err}")
+            for ch in result.skipped:
+                c.print(f"[yellow]skipped[/] {ch.kind} {ch.name}: {ch.reason}")
+            c.print(f"applied {len(result.done)}, skipped {len(result.skipped)}, failed {len(result.failed)} "
+                    f"({result.requests} requests)")
+
+        emit(output, None, show)
+    if not result.ok:
+        raise typer.Exit(EXIT_FAILED)
+
+
+@app.command()
+def validate(
+    live: Annotated[bool, typer.Option("--live", help="Also run each query against endpoints.prometheus.")] = False,
+    require: Annotated[str, typer.Option("--require", help="With --live: queries naming only metrics with this "
+                                         "prefix must return data.")] = "sre_",
+    directory: DirOpt = None,
+    config: ConfigOpt = None,
+    output: OutputOpt = Output.table,
+) -> None:
+    """Check every query parses (promtool), names known metrics, and every dashboard follows the conventions."""
+    from sre.errors import UsageError
+    from sre.provision.dashboards_validate import live_check
+    from sre.provision.dashboards_validate import validate as do_validate
+
+    cfg = load(config)
+    sources = _sources(cfg, directory)
+    report = do_validate(sources)
+    failed = bool(report.errors)
+    if live:
+        if cfg.endpoints.prometheus is None:
+            raise UsageError("--live needs endpoints.prometheus in the config")
+        report.live = live_check(sources, cfg.endpoints.prometheus.url, require_prefix=require)
+        failed = failed or bool(report.live["failed"] or report.live["empty_required"])
+
+    def show(c):  # type: ignore[no-untyped-def]
+        rows = [[p.level, p.dashboard, p.where, p.message] for p in report.problems]
+        if rows:
+            c.print(table("problems", ["level", "dashboard", "where", "problem"], rows))
+        if report.live:
+            lv = report.live
+            rows = ([["failed", q["dashboard"], q["where"], q["error"]] for q in lv["failed"]]
+                    + [["no data", q["dashboard"], q["where"], q["expr"]] for q in lv["empty_required"]]
+                    + [["no data (allowed)", q["dashboard"], q["where"], q["expr"]] for q in lv["empty_other"]])
+            if rows:
+                c.print(table(f"live against {lv['prometheus']}", ["result", "dashboard", "where", "query"], rows))
+            c.print(f"live: {lv['queries']} queries, {len(lv['failed'])} failed, {len(lv['empty_required'])} empty "
+                    f"{lv['require_prefix']}* queries, {len(lv['empty_other'])} empty others")
+        status = "[red]invalid[/]" if failed else "[green]valid[/]"
+        c.print(f"{status}: {report.dashboards} dashboards, {report.queries} queries, "
+                f"{len(report.errors)} errors, {len(report.problems) - len(report.errors)} warnings "
+                f"(exporter metrics from {report.metric_sources['exporters']})")
+
+    emit(output, report.to_dict(), show)
+    if failed:
+        raise typer.Exit(EXIT_FAILED)

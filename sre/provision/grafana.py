@@ -1,0 +1,322 @@
+"""Dashboards to Grafana: plan and apply, the reconcile job, and the `sre up` step.
+
+The plan costs one paged `GET /api/search` (every folder and dashboard, 5,000 a page) when
+nothing changed: each managed dashboard carries `managed-by:sre` and `sre-hash:<12 hex>`
+tags, so comparing the hash, title, tags and folder of each search hit with the code is enough.
+Only a dashboard whose hit differs is fetched, for its diff and to tell a change in code
+(live content still hashes to its tag: update) from a hand edit (it does not: drift). `deep`
+fetches every managed dashboard to catch hand edits that leave title, tags and folder alone.
+
+Apply creates missing folders parents first (nested paths), then saves dashboards with a
+bounded number of requests at once, always with `folderUid`; `prune` deletes dashboards tagged
+as managed and absent from code, never another one. A dashboard whose uid is held by an
+unmanaged one is reported and left alone.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sre.errors import SreError, UnreachableError
+from sre.provision.dashboards import (
+    Desired,
+    Sources,
+    comparable,
+    dashboard_hash,
+    is_managed,
+    tag_hash,
+)
+from sre.provision.plan import Action, Change, Plan, unified_diff
+from sre.telemetry import get_logger, log_fields
+
+if TYPE_CHECKING:
+    from sre.adapters.grafana import Grafana
+    from sre.config import SreConfig
+    from sre.jobs import JobContext, JobOutcome
+
+log = get_logger("sre.provision.grafana")
+TARGET = "grafana"
+UNMANAGED = "a dashboard not managed by sre holds this uid: left alone (tag it managed-by:sre to adopt it)"
+
+
+@dataclass
+class Live:
+    folders: dict[str, dict[str, Any]]  # uid -> search hit
+    dashboards: dict[str, dict[str, Any]]  # uid -> search hit
+    pages: int = 0
+
+    def folder_path(self, folder_uid: str) -> tuple[str, ...]:
+        """Titles from the root down to a live folder (empty: the root level)."""
+        path: list[str] = []
+        seen: set[str] = set()
+        while folder_uid and folder_uid in self.folders and folder_uid not in seen:
+            seen.add(folder_uid)
+            hit = self.folders[folder_uid]
+            path.append(str(hit.get("title", "")))
+            folder_uid = str(hit.get("folderUid") or "")
+        return tuple(reversed(path))
+
+    def folder_by_title(self, title: str, parent_uid: str) -> dict[str, Any] | None:
+        for hit in self.folders.values():
+            if hit.get("title") == title and (hit.get("folderUid") or "") == parent_uid:
+                return hit
+        return None
+
+
+def list_live(grafana: Grafana, page_size: int = 5000) -> Live:
+    """Every folder and dashboard in one paged search (the cost of a plan with nothing changed)."""
+    live = Live({}, {})
+    for page in grafana.search_pages(page_size=page_size):
+        live.pages += 1
+        for hit in page:
+            if hit.get("type") == "dash-folder":
+                live.folders[str(hit["uid"])] = hit
+            elif hit.get("type") == "dash-db":
+                live.dashboards[str(hit["uid"])] = hit
+    return live
+
+
+def _hit_folder(hit: dict[str, Any]) -> str:
+    return str(hit.get("folderUid") or "")
+
+
+# ---------------------------------------------------------------- plan
+
+
+def _plan_folders(sources: Sources, live: Live) -> tuple[list[Change], dict[str, str]]:
+    """Folder changes, and each desired folder uid -> the uid it has (or will have) in Grafana.
+
+    A folder is found by its uid, else by title under the same parent (one made by hand is
+    reused rather than duplicated: Grafana refuses two folders of one name under one parent).
+    """
+    changes: list[Change] = []
+    resolved: dict[str, str] = {}
+    for spec in sources.folders:
+        parent_uid = resolved.get(spec.parent.uid, spec.parent.uid) if spec.parent else ""
+        hit = live.folders.get(spec.uid) or live.folder_by_title(spec.title, parent_uid)
+        want = {"uid": spec.uid, "title": spec.title, "parentUid": parent_uid}
+        if hit is None:
+            resolved[spec.uid] = spec.uid
+            changes.append(Change("folder", spec.name, Action.create, desired=want))
+            continue
+        uid = str(hit["uid"])
+        resolved[spec.uid] = uid
+        if hit.get("title") != spec.title:
+            changes.append(Change("folder", spec.name, Action.update, desired={**want, "uid": uid}, live=hit,
+                                  diff=unified_diff(hit.get("title", ""), spec.title, spec.name),
+                                  reason="renamed in Grafana"))
+        elif _hit_folder(hit) != parent_uid:
+            changes.append(Change("folder", spec.name, Action.drift, desired={**want, "uid": uid}, live=hit,
+                                  reason=f"moved under {hit.get('folderTitle') or 'the root'} in Grafana; "
+                                         "apply moves it back"))
+        else:
+            note = "" if uid == spec.uid else f"existing folder {uid} reused"
+            changes.append(Change("folder", spec.name, Action.unchanged, desired={**want, "uid": uid}, live=hit,
+                                  reason=note))
+    return changes, resolved
+
+
+def _quick_equal(d: Desired, hit: dict[str, Any], folder_uid: str) -> bool:
+    return (tag_hash(hit.get("tags")) == d.hash and hit.get("title") == d.title
+            and sorted(hit.get("tags") or []) == sorted(d.tags) and _hit_folder(hit) == folder_uid)
+
+
+def _dashboard_change(grafana: Grafana, live: Live, d: Desired, folder_uid: str, deep: bool) -> Change:
+    desired_info = {"desired": d, "folder_uid": folder_uid}
+    hit = live.dashboards.get(d.uid)
+    if hit is None:
+        return Change("dashboard", d.uid, Action.create, desired=desired_info,
+                      reason=f"{d.title} in {d.folder.name if d.folder else 'the root'}")
+    if not is_managed(hit.get("tags")):
+        return Change("dashboard", d.uid, Action.drift, desired=desired_info, live=hit, reason=UNMANAGED)
+    quick = _quick_equal(d, hit, folder_uid)
+    if quick and not deep:
+        return Change("dashboard", d.uid, Action.unchanged, desired=desired_info, live=hit)
+    live_body = grafana.get_dashboard(d.uid).get("dashboard", {})
+    live_cmp, want_cmp = comparable(live_body), comparable(d.body)
+    live_hash, applied_hash = dashboard_hash(live_body, live.folder_path(_hit_folder(hit))), tag_hash(hit.get("tags"))
+    diff = unified_diff(live_cmp, want_cmp, d.uid)
+    moved = _hit_folder(hit) != folder_uid
+    if moved:
+        diff += f"folder: {hit.get('folderTitle') or 'the root'} ({_hit_folder(hit) or '-'}) -> {folder_uid or 'the root'}\n"
+    if quick and live_hash == applied_hash:
+        return Change("dashboard", d.uid, Action.unchanged, desired=desired_info, live=hit)
+    if applied_hash == d.hash or live_hash != applied_hash:
+        only_moved = moved and dashboard_hash(live_body, d.folder.path if d.folder else None) == applied_hash
+        what = "moved by hand" if only_moved else "edited by hand in Grafana"
+        return Change("dashboard", d.uid, Action.drift, diff=diff, desired=desired_info, live=hit,
+                      reason=f"{what}; apply overwrites it")
+    return Change("dashboard", d.uid, Action.update, diff=diff, desired=desired_info, live=hit)
+
+
+def plan(grafana: Grafana, sources: Sources, *, prune: bool = False, deep: bool = False,
+         concurrency: int = 4, page_size: int = 5000) -> Plan:
+    """What apply would do. Requests: the search pages, plus one GET per dashboard that differs."""
+    before = grafana.requests.count
+    live = list_live(grafana, page_size=page_size)
+    folder_changes, resolved = _plan_folders(sources, live)
+
+    def one(d: Desired) -> Change:
+        folder_uid = resolved.get(d.folder.uid, d.folder.uid) if d.folder else ""
+        return _dashboard_change(grafana, live, d, folder_uid, deep)
+
+    # GETs happen only for dashboards that differ (or all managed ones with deep): run them
+    # a few at a time; a plan with nothing changed makes none.
+    with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
+        dash_changes = list(pool.map(one, sources.dashboards))
+    wanted = sources.by_uid()
+    for uid, hit in sorted(live.dashboards.items()):
+        if uid in wanted or not is_managed(hit.get("tags")):
+            continue
+        if prune:
+            dash_changes.append(Change("dashboard", uid, Action.delete, live=hit,
+                                       reason=f"{hit.get('title')}: managed, absent from code"))
+        else:
+            dash_changes.append(Change("dashboard", uid, Action.unchanged, live=hit,
+                                       reason="managed but absent from code (plan --prune deletes it)"))
+    return Plan(TARGET, folder_changes + dash_changes, requests=grafana.requests.count - before)
+
+
+# ---------------------------------------------------------------- apply
+
+
+@dataclass
+class ApplyResult:
+    plan: Plan
+    done: list[Change] = field(default_factory=list)
+    skipped: list[Change] = field(default_factory=list)
+    failed: list[tuple[Change, str]] = field(default_factory=list)
+    requests: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "target": self.plan.target,
+            "ok": self.ok,
+            "done": [{"kind": c.kind, "name": c.name, "action": c.action.value} for c in self.done],
+            "skipped": [{"kind": c.kind, "name": c.name, "reason": c.reason} for c in self.skipped],
+            "failed": [{"kind": c.kind, "name": c.name, "action": c.action.value, "error": e} for c, e in self.failed],
+            "requests": self.requests,
+        }
+
+
+def apply(grafana: Grafana, the_plan: Plan, *, concurrency: int = 4) -> ApplyResult:
+    """Execute a plan: folders (parents first), then dashboards and deletions, a few at a time."""
+    result = ApplyResult(the_plan)
+    before = grafana.requests.count
+    failed_folders: set[str] = set()
+    for ch in the_plan.changes:
+        if ch.kind != "folder" or ch.action not in (Action.create, Action.update, Action.drift):
+            continue
+        want = ch.desired
+        if want["parentUid"] in failed_folders:
+            failed_folders.add(want["uid"])
+            result.failed.append((ch, "its parent folder could not be created"))
+            continue
+        try:
+            if ch.action is Action.create:
+                grafana.create_folder(want["uid"], want["title"], want["parentUid"] or None)
+            elif ch.action is Action.update:
+                grafana.rename_folder(want["uid"], want["title"])
+            else:
+                grafana.move_folder(want["uid"], want["parentUid"] or None)
+            result.done.append(ch)
+        except UnreachableError:
+            raise
+        except SreError as exc:
+            failed_folders.add(want["uid"])
+            result.failed.append((ch, str(exc)))
+
+    def one(ch: Change) -> tuple[Change, str | None]:
+        try:
+            if ch.action is Action.delete:
+                grafana.delete_dashboard(ch.name)
+                return ch, None
+            d: Desired = ch.desired["desired"]
+            folder_uid: str = ch.desired["folder_uid"]
+            if folder_uid and folder_uid in failed_folders:
+                return ch, f"folder {folder_uid} could not be created"
+            body = {**d.body, "id": None}
+            # A create must not replace a dashboard someone made meanwhile: Grafana answers 412.
+            grafana.save_dashboard(body, folder_uid, overwrite=ch.action is not Action.create,
+                                   message=f"sre apply {d.hash}")
+            return ch, None
+        except UnreachableError:
+            raise
+        except SreError as exc:
+            return ch, str(exc)
+
+    todo = []
+    for ch in the_plan.changes:
+        if ch.kind != "dashboard" or ch.action is Action.unchanged:
+            continue
+        if ch.action is Action.drift and ch.reason == UNMANAGED:
+            result.skipped.append(ch)
+            continue
+        todo.append(ch)
+    with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
+        for ch, err in pool.map(one, todo):
+            if err is None:
+                result.done.append(ch)
+            else:
+                result.failed.append((ch, err))
+    result.requests = grafana.requests.count - before
+    return result
+
+
+# ---------------------------------------------------------------- wiring
+
+
+def client(cfg: SreConfig) -> Grafana:
+    from sre.adapters.grafana import Grafana
+
+    return Grafana.from_config(cfg.endpoints.grafana)
+
+
+def sources_for(cfg: SreConfig, directory: Path | None = None) -> Sources:
+    from sre.provision.dashboards import load
+    from sre.provision.dashkit import Context
+
+    return load(directory or cfg.dashboards.dir, Context.from_project(cfg))
+
+
+def run_job(ctx: JobContext) -> JobOutcome:
+    """Reconcile: plan, and apply when `dashboards.apply` is set. warn on drift or pending changes."""
+    from sre.jobs import JobOutcome
+
+    cfg = ctx.cfg
+    settings = cfg.dashboards
+    grafana = client(cfg)
+    sources = sources_for(cfg)
+    the_plan = plan(grafana, sources, prune=settings.prune, deep=settings.deep, concurrency=settings.concurrency)
+    counts = the_plan.counts()
+    summary: dict[str, Any] = {"plan": counts, "plan_requests": the_plan.requests, "applied": False}
+    status = "warn" if the_plan.has_changes else "ok"
+    if settings.apply and the_plan.has_changes:
+        result = apply(grafana, the_plan, concurrency=settings.concurrency)
+        summary.update(applied=True, done=len(result.done), skipped=len(result.skipped),
+                       failed=[f"{c.name}: {e}" for c, e in result.failed], apply_requests=result.requests)
+        status = "ok" if result.ok and not result.skipped else ("fail" if result.failed else "warn")
+    log.info("dashboards reconcile: %s", counts, extra=log_fields(job="dashboards.reconcile", **counts))
+    return JobOutcome(status=status, summary=summary)
+
+
+def sandbox_step(stack: Any, cfg: SreConfig, console: Any) -> list[str]:
+    """`sre up`: render the dashboards for Grafana's file provisioning and say where they are."""
+    from sre.provision.dashboards_render import render
+
+    out = cfg.state.dir / "grafana"
+    sources = sources_for(cfg)
+    render(sources, out, "provisioning")
+    provider = out / "provisioning" / "dashboards" / "sre.yaml"
+    return [
+        f"dashboards: {len(sources.dashboards)} rendered for Grafana file provisioning under {out}",
+        f"  point Grafana at them: GF_PATHS_PROVISIONING={out / 'provisioning'}, or copy {provider} into "
+        "its provisioning/dashboards/; pick the Prometheus above in each dashboard's datasource variable",
+    ]

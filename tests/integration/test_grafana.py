@@ -1,0 +1,386 @@
+"""`sre dashboards plan|apply` against a fake Grafana HTTP API on loopback, through the real
+`grafana-client`. Outcomes are asserted on what the fake received and holds."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+import yaml
+
+from sre.adapters.grafana import Grafana, RetryPolicy
+from sre.config import SreConfig, load_config
+from sre.errors import UnreachableError
+from sre.provision.dashboards import MANAGED_TAG, default_dir, load
+from sre.provision.dashkit import Context
+from sre.provision.grafana import UNMANAGED, apply, plan
+from sre.provision.plan import Action
+from tests.cli import sre
+from tests.fakes.grafana import FakeGrafana
+
+TOKEN = "test-token"
+COMMUNITY_UID = "rYdddlPWk"  # dashboards/Infrastructure/node-exporter-full.json
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeGrafana]:
+    with FakeGrafana(tokens={TOKEN: "Editor", "viewer-token": "Viewer"}) as f:
+        yield f
+
+
+def grafana(fake: FakeGrafana, token: str = TOKEN, **retry: Any) -> Grafana:
+    return Grafana(fake.url, token=token, retry=RetryPolicy(**retry) if retry else None)
+
+
+def tree(tmp_path: Path) -> Path:
+    target = tmp_path / "dashboards"
+    shutil.copytree(default_dir(), target, ignore=shutil.ignore_patterns("__pycache__"))
+    return target
+
+
+def sources(directory: Path | None = None) -> Any:
+    return load(directory, Context.from_project())
+
+
+def write_config(tmp_path: Path, fake: FakeGrafana, *, token: str = TOKEN, dashboards: dict[str, Any] | None = None,
+                 directory: Path | None = None) -> Path:
+    secret = tmp_path / "grafana-token"
+    secret.write_text(token + "\n")
+    path = tmp_path / "sre.yaml"
+    section = {**(dashboards or {}), **({"dir": str(directory)} if directory else {})}
+    path.write_text(yaml.safe_dump({
+        "state": {"dir": str(tmp_path / "state")},
+        "endpoints": {"grafana": {"url": fake.url, "token": {"file": str(secret)}}},
+        "dashboards": section,
+    }))
+    return path
+
+
+def config(tmp_path: Path, fake: FakeGrafana, **kw: Any) -> SreConfig:
+    return load_config(write_config(tmp_path, fake, **kw))
+
+
+def actions(p: Any, kind: str = "dashboard") -> dict[str, str]:
+    return {c.name: c.action.value for c in p.changes if c.kind == kind}
+
+
+def diff_lines(diff: str, sign: str) -> list[str]:
+    return [line[1:].strip() for line in diff.splitlines() if line.startswith(sign) and not line.startswith(sign * 3)]
+
+
+def hand_edit(fake: FakeGrafana, uid: str, change: Any) -> None:
+    """What a person does in the UI: load the dashboard, change it, save it with its version."""
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    got = requests.get(f"{fake.url}/api/dashboards/uid/{uid}", headers=headers, timeout=5).json()
+    dash = got["dashboard"]
+    change(dash)
+    resp = requests.post(f"{fake.url}/api/dashboards/db", headers=headers, timeout=5,
+                         json={"dashboard": dash, "folderUid": got["meta"]["folderUid"], "overwrite": False})
+    assert resp.status_code == 200, resp.text
+
+
+def test_first_apply_creates_folders_parents_first_then_dashboards(fake: FakeGrafana) -> None:
+    g = grafana(fake)
+    src = sources()
+    p = plan(g, src)
+    assert set(actions(p).values()) == {"create"} and len(actions(p)) == len(src.dashboards) >= 9
+    result = apply(g, p)
+    assert result.ok and not result.skipped
+
+    writes = [r for r in fake.requests if r.method == "POST"]
+    kinds = [r.path for r in writes]
+    last_folder = max(i for i, k in enumerate(kinds) if k == "/api/folders")
+    first_dash = min(i for i, k in enumerate(kinds) if k == "/api/dashboards/db")
+    assert last_folder < first_dash, "every folder exists before the first dashboard"
+    created = [r.body["uid"] for r in writes if r.path == "/api/folders"]
+    nested = next(r.body for r in writes if r.path == "/api/folders" and r.body["title"] == "Databases")
+    assert nested["parentUid"] == "sre-platform" and created.index("sre-platform") < created.index(nested["uid"])
+    for r in writes:
+        if r.path == "/api/dashboards/db":
+            assert "folderUid" in r.body and "folderId" not in r.body
+            assert r.body["overwrite"] is False and r.body["dashboard"]["id"] is None
+    assert fake.folder_of("sre-postgres-ha") == nested["uid"]
+    assert fake.folders[nested["uid"]].parent_uid == "sre-platform"
+    stored = fake.dashboard("sre-redis")
+    assert MANAGED_TAG in stored["tags"] and any(t.startswith("sre-hash:") for t in stored["tags"])
+
+
+def test_second_plan_is_one_search_request_per_page_and_no_dashboard_get(fake: FakeGrafana) -> None:
+    g = grafana(fake)
+    src = sources()
+    apply(g, plan(g, src))
+    fake.clear_requests()
+
+    p = plan(g, src, page_size=4)
+    assert not p.has_changes and set(actions(p).values()) == {"unchanged"}
+    hits = len(fake.folders) + len(fake.dashboards)
+    pages = hits // 4 + 1  # the last page is short (maybe empty): that is how the end shows
+    assert [r.path for r in fake.requests] == ["/api/search"] * pages
+    assert [r.query["page"] for r in fake.requests] == [[str(n)] for n in range(1, pages + 1)]
+    assert p.requests == pages
+
+    fake.clear_requests()
+    assert not plan(g, src).has_changes
+    assert len(fake.requests) == 1, "one request lists up to 5,000 folders and dashboards"
+
+
+def test_a_change_in_code_updates_just_that_dashboard(tmp_path: Path, fake: FakeGrafana) -> None:
+    g = grafana(fake)
+    d = tree(tmp_path)
+    apply(g, plan(g, sources(d)))
+    path = d / "Infrastructure" / "node-exporter-full.json"
+    data = json.loads(path.read_text())
+    data["panels"][1]["title"] = "CPU Busy (all cores)"
+    path.write_text(json.dumps(data, indent=2))
+
+    fake.clear_requests()
+    p = plan(g, sources(d))
+    changed = {uid: a for uid, a in actions(p).items() if a != "unchanged"}
+    assert changed == {COMMUNITY_UID: "update"}
+    update = next(c for c in p.changes if c.name == COMMUNITY_UID)
+    assert diff_lines(update.diff, "-") == ['"title": "CPU Busy",']
+    assert diff_lines(update.diff, "+") == ['"title": "CPU Busy (all cores)",']
+    assert [r.path for r in fake.requests if r.method == "GET"] == ["/api/search", f"/api/dashboards/uid/{COMMUNITY_UID}"]
+
+    fake.clear_requests()
+    result = apply(g, p)
+    saves = fake.requests_to("POST", "/api/dashboards/db")
+    assert result.ok and len(saves) == 1 and saves[0].body["dashboard"]["uid"] == COMMUNITY_UID
+    assert saves[0].body["overwrite"] is True
+    assert not plan(g, sources(d)).has_changes
+
+
+def test_a_move_in_code_is_an_update_and_a_move_by_hand_is_drift(tmp_path: Path, fake: FakeGrafana) -> None:
+    g = grafana(fake)
+    d = tree(tmp_path)
+    apply(g, plan(g, sources(d)))
+    module = d / "redis.py"
+    module.write_text(module.read_text().replace('FOLDER = "Platform/Databases"', 'FOLDER = "Platform/Cache"'))
+    p = plan(g, sources(d))
+    assert actions(p, "folder")["Platform/Cache"] == "create"
+    moved = next(c for c in p.changes if c.name == "sre-redis")
+    assert moved.action is Action.update and "folder: Databases (sre-platform-databases) -> sre-platform-cache" in moved.diff
+    assert apply(g, p).ok and fake.folder_of("sre-redis") == "sre-platform-cache"
+
+    hand_edit(fake, "sre-redis", lambda dash: None)  # saved unchanged: nothing to see
+    assert not plan(g, sources(d)).has_changes
+    requests.post(f"{fake.url}/api/dashboards/db", headers={"Authorization": f"Bearer {TOKEN}"}, timeout=5,
+                  json={"dashboard": fake.dashboard("sre-redis"), "folderUid": "sre-sre", "overwrite": True})
+    drift = next(c for c in plan(g, sources(d)).changes if c.name == "sre-redis")
+    assert drift.action is Action.drift and drift.reason.startswith("moved by hand")
+    assert apply(g, plan(g, sources(d))).ok and fake.folder_of("sre-redis") == "sre-platform-cache"
+
+
+def test_a_hand_edit_is_drift_and_apply_restores_the_code(fake: FakeGrafana) -> None:
+    g = grafana(fake)
+    src = sources()
+    apply(g, plan(g, src))
+
+    hand_edit(fake, "sre-redis", lambda dash: dash["panels"][1].update(title="Up (edited in the UI)"))
+    cheap = plan(g, src)
+    assert actions(cheap)["sre-redis"] == "unchanged", "panel edits keep title, tags and folder: only --deep sees them"
+    deep = plan(g, src, deep=True)
+    drift = next(c for c in deep.changes if c.name == "sre-redis")
+    assert drift.action is Action.drift and "edited by hand" in drift.reason
+    assert diff_lines(drift.diff, "-") == ['"title": "Up (edited in the UI)",']
+    assert diff_lines(drift.diff, "+") == ['"title": "Up",']
+    assert {a for uid, a in actions(deep).items() if uid != "sre-redis"} == {"unchanged"}
+
+    hand_edit(fake, "sre-api", lambda dash: dash.update(title="API (mine)"))
+    p = plan(g, src)
+    assert actions(p)["sre-api"] == "drift" and "API (mine)" in next(c for c in p.changes if c.name == "sre-api").diff
+
+    result = apply(g, deep)
+    assert result.ok
+    apply(g, p)
+    assert fake.dashboard("sre-redis")["panels"][1]["title"] == "Up"
+    assert fake.dashboard("sre-api")["title"] == "Messaging API"
+    assert not plan(g, src, deep=True).has_changes
+
+
+def test_prune_deletes_a_managed_dashboard_gone_from_code_and_never_an_unmanaged_one(
+        tmp_path: Path, fake: FakeGrafana) -> None:
+    g = grafana(fake)
+    d = tree(tmp_path)
+    apply(g, plan(g, sources(d)))
+    hand_made = {"dashboard": {"uid": "team-notes", "title": "Team notes", "tags": ["team"], "panels": []},
+                 "folderUid": "sre-platform", "overwrite": False}
+    requests.post(f"{fake.url}/api/dashboards/db", json=hand_made, headers={"Authorization": f"Bearer {TOKEN}"},
+                  timeout=5).raise_for_status()
+    (d / "redis.py").unlink()
+
+    without = plan(g, sources(d))
+    assert not without.of(Action.delete)
+    assert next(c for c in without.changes if c.name == "sre-redis").reason.startswith("managed but absent")
+
+    p = plan(g, sources(d), prune=True)
+    assert [(c.name, c.action.value) for c in p.of(Action.delete)] == [("sre-redis", "delete")]
+    fake.clear_requests()
+    assert apply(g, p).ok
+    assert [r.path for r in fake.requests if r.method == "DELETE"] == ["/api/dashboards/uid/sre-redis"]
+    assert "sre-redis" not in fake.dashboards and "team-notes" in fake.dashboards
+
+
+def test_an_unmanaged_dashboard_holding_a_uid_is_left_alone(fake: FakeGrafana) -> None:
+    requests.post(f"{fake.url}/api/dashboards/db", headers={"Authorization": f"Bearer {TOKEN}"}, timeout=5,
+                  json={"dashboard": {"uid": "sre-redis", "title": "My redis", "panels": []}}).raise_for_status()
+    g = grafana(fake)
+    p = plan(g, sources())
+    conflict = next(c for c in p.changes if c.name == "sre-redis")
+    assert conflict.action is Action.drift and conflict.reason == UNMANAGED
+    result = apply(g, p)
+    assert [c.name for c in result.skipped] == ["sre-redis"] and result.ok
+    assert fake.dashboard("sre-redis")["title"] == "My redis"
+
+
+def test_a_folder_made_by_hand_with_the_same_title_is_reused(fake: FakeGrafana) -> None:
+    requests.post(f"{fake.url}/api/folders", headers={"Authorization": f"Bearer {TOKEN}"}, timeout=5,
+                  json={"uid": "hand-made-platform", "title": "Platform"}).raise_for_status()
+    g = grafana(fake)
+    p = plan(g, sources())
+    assert actions(p, "folder")["Platform"] == "unchanged"
+    assert apply(g, p).ok
+    assert fake.folder_of("sre-platform-overview") == "hand-made-platform"
+    assert fake.folders["sre-platform-databases"].parent_uid == "hand-made-platform"
+    assert not plan(g, sources()).has_changes
+
+
+def test_a_folder_renamed_or_moved_by_hand_is_put_back(fake: FakeGrafana) -> None:
+    g = grafana(fake)
+    apply(g, plan(g, sources()))
+    requests.put(f"{fake.url}/api/folders/sre-platform-databases", headers={"Authorization": f"Bearer {TOKEN}"},
+                 json={"title": "DBs", "version": 1}, timeout=5).raise_for_status()
+    p = plan(g, sources())
+    assert actions(p, "folder")["Platform/Databases"] == "update"
+    assert {a for a in actions(p).values()} == {"unchanged"}, "the dashboards inside did not change"
+    assert apply(g, p).ok and fake.folders["sre-platform-databases"].title == "Databases"
+
+    requests.post(f"{fake.url}/api/folders/sre-platform-databases/move", headers={"Authorization": f"Bearer {TOKEN}"},
+                  json={"parentUid": ""}, timeout=5).raise_for_status()
+    moved = plan(g, sources())
+    assert actions(moved, "folder")["Platform/Databases"] == "drift"
+    assert apply(g, moved).ok and fake.folders["sre-platform-databases"].parent_uid == "sre-platform"
+    assert not plan(g, sources()).has_changes
+
+
+def test_a_refused_dashboard_fails_alone_and_the_cli_exits_1(tmp_path: Path, fake: FakeGrafana) -> None:
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    requests.post(f"{fake.url}/api/folders", headers=headers, timeout=5,
+                  json={"uid": "sre-sre", "title": "SRE"}).raise_for_status()
+    requests.post(f"{fake.url}/api/dashboards/db", headers=headers, timeout=5, json={
+        "dashboard": {"uid": "someone-elses", "title": "SRE service", "panels": []}, "folderUid": "sre-sre",
+    }).raise_for_status()
+    out = sre("dashboards", "apply", "--config", str(write_config(tmp_path, fake)), "--output", "json")
+    assert out.returncode == 1, out.stderr
+    result = json.loads(out.stdout)["apply"]
+    assert [(f["name"], f["error"]) for f in result["failed"]] == [
+        ("sre-service", "save dashboard sre-service: 412 A dashboard with the same name in the folder already exists "
+                        "(name-exists)")]
+    src = sources()
+    assert len(result["done"]) == (len(src.dashboards) - 1) + (len(src.folders) - 1), "all else, SRE folder reused"
+    assert fake.dashboard("someone-elses")["title"] == "SRE service"
+
+
+def test_429_with_retry_after_then_success(fake: FakeGrafana) -> None:
+    g = grafana(fake)
+    fake.fail_next("GET", "/api/search", 429, retry_after="1")
+    fake.fail_next("POST", "/api/dashboards/db", 503, times=2)
+    p = plan(g, sources())
+    searches = fake.requests_to("GET", "/api/search")
+    assert [r.status for r in searches] == [429, 200]
+    assert searches[1].at - searches[0].at >= 1.0, "Retry-After: 1 was honoured"
+    assert p.requests == 2
+
+    assert apply(g, p, concurrency=4).ok
+    statuses = [r.status for r in fake.requests_to("POST", "/api/dashboards/db")]
+    assert statuses.count(503) == 2 and statuses.count(200) == len(sources().dashboards)
+
+
+def test_5xx_that_never_clears_is_a_clear_error(fake: FakeGrafana) -> None:
+    g = grafana(fake, attempts=3, base=0.01)
+    fake.fail_next("GET", "/api/search", 502, times=10)
+    with pytest.raises(UnreachableError, match="still failing after 3 tries"):
+        plan(g, sources())
+    assert len(fake.requests) == 3
+
+
+def test_401_is_a_clear_error_exit_2(tmp_path: Path, fake: FakeGrafana) -> None:
+    out = sre("dashboards", "plan", "--config", str(write_config(tmp_path, fake, token="not-a-token")))
+    assert out.returncode == 2
+    assert "refused the credentials (401" in out.stderr and "hint:" in out.stderr
+    assert "Traceback" not in out.stderr + out.stdout and "not-a-token" not in out.stderr
+    assert fake.requests and all(r.status == 401 for r in fake.requests)
+
+
+def test_403_for_a_viewer_token_is_a_clear_error_exit_2(tmp_path: Path, fake: FakeGrafana) -> None:
+    out = sre("dashboards", "apply", "--config", str(write_config(tmp_path, fake, token="viewer-token")))
+    assert out.returncode == 2 and "denied" in out.stderr and "403" in out.stderr
+    assert "Traceback" not in out.stderr
+
+
+def test_basic_auth_and_an_unreachable_grafana(tmp_path: Path, fake: FakeGrafana) -> None:
+    g = Grafana(fake.url, basic=("admin", "admin"))
+    assert apply(g, plan(g, sources())).ok
+    assert fake.requests[0].headers["authorization"].startswith("Basic ")
+    closed = Grafana("http://127.0.0.1:9", token=TOKEN, retry=RetryPolicy(attempts=2, base=0.01))
+    with pytest.raises(UnreachableError, match="did not answer"):
+        plan(closed, sources())
+
+
+def test_community_export_round_trips_with_no_diff(fake: FakeGrafana) -> None:
+    g = grafana(fake)
+    src = sources()
+    exported = json.loads((default_dir() / "Infrastructure" / "node-exporter-full.json").read_text())
+    assert "__inputs" in exported and "${DS_PROMETHEUS}" in json.dumps(exported)
+    apply(g, plan(g, src))
+    stored = fake.dashboard(COMMUNITY_UID)
+    assert "${DS_PROMETHEUS}" not in json.dumps(stored) and "__inputs" not in stored
+    assert stored["version"] == 1 and isinstance(stored["id"], int)
+
+    deep = plan(g, src, deep=True)
+    change = next(c for c in deep.changes if c.name == COMMUNITY_UID)
+    assert change.action is Action.unchanged and change.diff == ""
+    assert not deep.has_changes
+
+
+def test_plan_cli_exits_1_with_changes_and_0_without(tmp_path: Path, fake: FakeGrafana) -> None:
+    cfg = str(write_config(tmp_path, fake))
+    first = sre("dashboards", "plan", "--config", cfg, "--output", "json")
+    assert first.returncode == 1, first.stderr
+    assert json.loads(first.stdout)["counts"]["create"] > 0
+    applied = sre("dashboards", "apply", "--config", cfg)
+    assert applied.returncode == 0, applied.stderr
+    second = sre("dashboards", "plan", "--config", cfg, "--output", "json")
+    assert second.returncode == 0, second.stderr
+    data = json.loads(second.stdout)
+    assert data["requests"] == 1 and set(data["counts"]) >= {"unchanged"} and data["counts"]["create"] == 0
+
+
+def test_reconcile_job_plans_then_applies_and_records_runs(tmp_path: Path, fake: FakeGrafana) -> None:
+    from sre.jobs import JobContext, run_job
+    from sre.store import open_store
+    from sre.store.runs import Run
+
+    cfg = config(tmp_path, fake, dashboards={"every": "5m"})
+    assert cfg.jobs["dashboards.reconcile"].every == 300
+    store = open_store(cfg)
+    try:
+        pending = run_job("dashboards.reconcile", JobContext(cfg=cfg, store=store))
+        assert pending.status == "warn" and pending.summary["applied"] is False
+        assert not fake.dashboards, "apply is off by default: nothing written"
+        cfg.dashboards.apply = True
+        applied = run_job("dashboards.reconcile", JobContext(cfg=cfg, store=store))
+        assert applied.status == "ok" and applied.summary["failed"] == [], applied.summary
+        again = run_job("dashboards.reconcile", JobContext(cfg=cfg, store=store))
+        assert again.status == "ok" and again.summary["plan_requests"] == 1
+        with store.session() as s:
+            runs = [(r.kind, r.status) for r in s.query(Run).order_by(Run.id)]
+        assert runs == [("dashboards.reconcile", "warn"), ("dashboards.reconcile", "ok"),
+                        ("dashboards.reconcile", "ok")]
+    finally:
+        store.dispose()
