@@ -9,12 +9,13 @@ registry costs nothing to import. Config `jobs.<name>` enables it or changes its
 from __future__ import annotations
 
 import importlib
-import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from sre.leader import replica_id
 from sre.telemetry import JOB_DURATION, JOB_LAST_SUCCESS, JOB_RUNS, get_logger, log_fields
 
 if TYPE_CHECKING:
@@ -47,6 +48,8 @@ JOBS: dict[str, JobSpec] = {
                               description="Planned failover drill with failback (staging only)."),
     "dashboards.reconcile": JobSpec("sre.provision.grafana:run_job", every=300,
                                     description="Plan (and apply if configured) Grafana dashboards."),
+    "state.prune": JobSpec("sre.store.retention:run_job", every=21600, enabled_by_default=True,
+                           description="Delete finished job runs and their check results older than state.retention."),
     "elk.reconcile": JobSpec("sre.provision.elasticsearch:run_job", every=900,
                              description="Plan (and apply if configured) Elasticsearch policies and templates."),
 }
@@ -66,6 +69,7 @@ class JobContext:
     trigger: str = "manual"
     run_id: int | None = None
     cancelled: Callable[[], bool] = lambda: False  # set on shutdown; long jobs poll it
+    slot: datetime | None = None  # the schedule slot a scheduled run fills (sre.scheduler)
 
 
 def effective_jobs(cfg: SreConfig) -> dict[str, tuple[JobSpec, JobConfig]]:
@@ -110,7 +114,8 @@ def run_job(name: str, ctx: JobContext, fn: Callable[[JobContext], JobOutcome] |
     if fn is None:
         fn = resolve(JOBS[name].func)
     with ctx.store.session() as s:
-        run = Run(kind=name, trigger=ctx.trigger, status="running", summary={}, host=socket.gethostname())
+        slot = {"slot": ctx.slot.isoformat()} if ctx.slot is not None else {}
+        run = Run(kind=name, trigger=ctx.trigger, status="running", summary=slot, host=replica_id())
         s.add(run)
         s.flush()
         ctx.run_id = run.id
@@ -141,7 +146,7 @@ def run_job(name: str, ctx: JobContext, fn: Callable[[JobContext], JobOutcome] |
             if row is not None:
                 row.status = status
                 row.finished = utcnow()
-                row.summary = {**outcome.summary, "duration_seconds": round(elapsed, 3)}
+                row.summary = {**outcome.summary, "duration_seconds": round(elapsed, 3), **slot}
         if outcome.results:
             store_results(ctx.store, outcome.results, ctx.run_id)
         log.info("job %s finished: %s in %.2fs", name, status, elapsed,

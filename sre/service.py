@@ -40,6 +40,9 @@ def build_app(cfg: SreConfig, *, insecure_webhook: bool = False, with_scheduler:
         pass
     else:
         extra.append(RemediationWorker(cfg, store))
+    from sre.drills.report import MetricsSync  # drills run by the CLI show in this service's /metrics
+
+    extra.append(MetricsSync(store))
     return create_app(cfg, store, scheduler, insecure_webhook=insecure_webhook, extra_lifespan=extra)
 
 

@@ -36,12 +36,13 @@ def create_app(cfg: SreConfig, store: Store, scheduler: JobScheduler | None = No
         try:
             yield
         finally:
-            # Drain: /readyz says not ready first, so a load balancer stops sending work.
+            # Drain: /readyz says not ready first, so a load balancer stops sending work. The
+            # scheduler goes first: it hands leadership over once its running jobs finish.
             app.state.draining = True
-            for p in reversed(parts):
-                p.stop()
             if scheduler is not None:
                 scheduler.stop(wait=True)
+            for p in reversed(parts):
+                p.stop()
 
     app = FastAPI(title="sre", version=__version__, lifespan=lifespan,
                   description="Observability and SRE automation service: webhook, runs, health and metrics.")

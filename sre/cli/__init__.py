@@ -35,6 +35,7 @@ NOUNS: dict[str, tuple[str, str]] = {
     "backup": ("sre.cli.backup", "Take, list and verify backups (down to a real restore)."),
     "drill": ("sre.cli.drill", "Cross-region failover drills that measure RTO and RPO."),
     "remediation": ("sre.cli.remediation", "Automated remediation: audit log and circuit breaker."),
+    "deploy": ("sre.cli.deploy", "The Helm chart's generated files: PrometheusRules and dashboard ConfigMaps."),
     "alertmanager": ("sre.cli.alertmanager", "Alertmanager configuration that points at this service."),
 }
 

@@ -44,7 +44,8 @@ class Store:
             kwargs["connect_args"] = {"check_same_thread": False, "timeout": 10}
         else:
             kwargs.update(pool_pre_ping=True, pool_size=5, max_overflow=10,
-                          connect_args={"connect_timeout": 5})
+                          # application_name: remediation's PostgreSQL actions never touch these sessions.
+                          connect_args={"connect_timeout": 5, "application_name": "sre-store"})
         self.engine: Engine = create_engine(url, **kwargs)
         if self.dialect == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)

@@ -16,12 +16,17 @@ def healthz() -> dict[str, str]:
 
 @router.get("/readyz")
 def readyz(request: Request) -> JSONResponse:
-    """Readiness: the state store answers, the scheduler runs (when this replica schedules), not draining."""
+    """Readiness: the state store answers, not draining, and the scheduler runs if this replica
+    leads (a standby is ready too: every replica serves webhooks). `leader` says which it is."""
+    from sre.leader import replica_id
+
     state = request.app.state
     checks: dict[str, bool] = {"store": state.store.ping(), "draining": not state.draining}
+    body: dict[str, object] = {"replica": replica_id()}
     sched = state.scheduler
     if sched is not None:
-        checks["scheduler"] = sched.ready if hasattr(sched, "ready") else sched.running
+        checks["scheduler"] = sched.ready
+        body["leader"] = sched.leader
     ok = all(checks.values())
-    return JSONResponse({"status": "ready" if ok else "not ready", "checks": checks},
+    return JSONResponse({"status": "ready" if ok else "not ready", "checks": checks, **body},
                         status_code=200 if ok else 503)
