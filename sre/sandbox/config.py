@@ -75,7 +75,15 @@ def sandbox_config(stack: Stack, state_dir: Path, *, webhook_token: str | None =
             cfg["dns"]["node_targets"] = {n.name: f"127.0.0.1:{n.port}"
                                           for n in (stack.postgres.primary, stack.postgres.replica)}
             cfg["backups"] = {"main": {"cluster": "main", "bucket": "messaging-backups-use1",
-                                       "prefix": "postgres/main/", "replica_bucket": "messaging-backups-euw1"}}
+                                       "prefix": "postgres/main/", "replica_bucket": "messaging-backups-euw1",
+                                       # The messaging schema `sre up` seeds (sre.checks.backup_sandbox).
+                                       "tables": ["messaging.users", "messaging.conversations",
+                                                  "messaging.messages"],
+                                       "sanity": [{"name": "users present",
+                                                   "sql": "SELECT count(*) FROM messaging.users"}],
+                                       "canary": "SELECT 1 FROM messaging.messages WHERE id = 0",
+                                       # Only `sre up` takes a backup here: a day, not the 5m RPO.
+                                       "max_age": "1d"}}
     return cfg
 
 

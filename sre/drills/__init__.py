@@ -1,0 +1,1 @@
+"""Failover drills: steps with undo, a canary writer, measurement, reports (docs/drills.md)."""
