@@ -309,10 +309,13 @@ class AwsConfig(_Model):
 
 
 class SanityQuery(_Model):
-    name: str
-    sql: str
-    expect: Literal["nonzero", "zero", "equal_source", "within_tolerance", "rows"] = "nonzero"
-    tolerance: float = 0.0
+    name: str = Field(description="Named in the restore check's reason when the query fails.")
+    sql: str = Field(description="Run on the restored database (and on the source for equal_source/within_tolerance).")
+    expect: Literal["nonzero", "zero", "equal_source", "within_tolerance", "rows"] = Field(
+        "nonzero", description="nonzero/zero: the first column of the first row; rows: at least one row; "
+        "equal_source/within_tolerance: the same scalar on the source.",
+    )
+    tolerance: float = Field(0.0, description="Allowed relative difference for within_tolerance (0.05 = 5%).")
 
 
 class BackupLayout(_Model):
@@ -351,22 +354,28 @@ class BackupTake(_Model):
 
     sse: Literal["AES256", "aws:kms"] = Field("AES256", description="Server-side encryption of uploaded objects.")
     kms_key_id: str | None = Field(None, description="KMS key for sse aws:kms (default: the bucket's).")
-    basebackup_format: Literal["tar", "plain"] = "tar"
+    basebackup_format: Literal["tar", "plain"] = Field("tar", description="pg_basebackup -F t or -F p (format basebackup).")
     part_size: Bytes = Field(16 * 2**20, description="Multipart upload part size (memory used: about 4 parts).")
 
 
 class BackupConfig(_Model):
     cluster: str = Field(description="Name under postgres.clusters of the database backed up.")
-    bucket: str
-    prefix: str = ""
-    format: Literal["pg_dump", "basebackup"] = "pg_dump"
-    replica_bucket: str | None = None
-    wal_prefix: str | None = None
+    bucket: str = Field(description="S3 bucket holding the backups (in aws.region).")
+    prefix: str = Field("", description="Key prefix of this set's backups, e.g. postgres/main/.")
+    format: Literal["pg_dump", "basebackup"] = Field(
+        "pg_dump", description="pg_dump: custom-format dumps (pg_dump -Fc); basebackup: pg_basebackup, tar or plain."
+    )
+    replica_bucket: str | None = Field(
+        None, description="The other region's bucket the backup bucket must replicate to (bucket posture)."
+    )
+    wal_prefix: str | None = Field(
+        None, description="Prefix of the WAL archive: its newest segment must be younger than the RPO."
+    )
     min_size_ratio: float = Field(0.5, description="A backup smaller than this fraction of the previous one fails.")
-    object_lock: bool = False
-    sanity: list[SanityQuery] = Field(default_factory=list)
+    object_lock: bool = Field(False, description="The bucket must have S3 Object Lock enabled.")
+    sanity: list[SanityQuery] = Field(default_factory=list, description="Queries run on the restored database.")
     tables: list[str] = Field(default_factory=list, description="Tables whose row counts are compared with the source.")
-    row_tolerance: float = 0.05
+    row_tolerance: float = Field(0.05, description="Allowed relative difference of restored and source row counts.")
     canary: str | None = Field(None, description="SQL returning at least one row in a good restore.")
     max_age: Seconds | None = Field(
         None, description="The newest backup may be this old at most (default: the cluster's objectives.rpo)."
@@ -380,9 +389,9 @@ class BackupConfig(_Model):
 
 
 class BucketConfig(_Model):
-    name: str
-    replica_bucket: str | None = None
-    object_lock: bool = False
+    name: str = Field(description="S3 bucket name (bucket posture is checked hourly).")
+    replica_bucket: str | None = Field(None, description="The other region's bucket it must replicate to.")
+    object_lock: bool = Field(False, description="The bucket must have S3 Object Lock enabled.")
 
 
 class DnsConfig(_Model):

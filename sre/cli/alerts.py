@@ -1,0 +1,271 @@
+"""`sre alerts lint|test|render|plan|apply`: Prometheus alert rules, SLOs and runbooks as code."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from sre.cli._common import ConfigOpt, Output, OutputOpt, emit, load, table
+
+if TYPE_CHECKING:
+    from sre.config import SreConfig
+    from sre.provision.plan import Plan
+    from sre.rules.render import RenderedFile
+
+app = typer.Typer(no_args_is_help=True)
+
+AlertsDirOpt = Annotated[
+    Path | None,
+    typer.Option("--alerts-dir", help="The rules tree (default: alerts.source_dir, i.e. ./alerts).", show_default=False),
+]
+RunbooksDirOpt = Annotated[
+    Path | None,
+    typer.Option("--runbooks-dir", help="The runbooks (default: remediation.runbooks_dir, else ./runbooks).",
+                 show_default=False),
+]
+PruneOpt = Annotated[bool, typer.Option("--prune", help="Also delete rule files / PrometheusRules that sre wrote "
+                                                        "and that are gone from the tree (never others).")]
+
+
+class Format(StrEnum):
+    prometheus = "prometheus"
+    prometheusrule = "prometheusrule"
+
+
+class Target(StrEnum):
+    auto = "auto"
+    rules_dir = "rules-dir"
+    kubernetes = "kubernetes"
+
+
+TargetOpt = Annotated[Target, typer.Option("--target", help="rules-dir: the directory a Prometheus reads "
+                                           "(alerts.rules_dir); kubernetes: PrometheusRule objects; auto: "
+                                           "rules-dir when alerts.rules_dir is set.")]
+
+
+def _dirs(cfg: SreConfig, alerts_dir: Path | None, runbooks_dir: Path | None) -> tuple[Path, Path]:
+    return (alerts_dir or cfg.alerts.source_dir,
+            runbooks_dir or cfg.remediation.runbooks_dir or Path("runbooks"))
+
+
+@app.command()
+def lint(
+    live: Annotated[bool, typer.Option("--live", help="Also ask endpoints.prometheus whether each selector's "
+                                                      "series exist (names the rules whose metrics or labels are "
+                                                      "missing).")] = False,
+    lookback: Annotated[str, typer.Option(help="With --live: how far back a series counts as existing.")] = "1h",
+    alerts_dir: AlertsDirOpt = None,
+    runbooks_dir: RunbooksDirOpt = None,
+    config: ConfigOpt = None,
+    output: OutputOpt = Output.table,
+) -> None:
+    """promtool check rules on the rendered tree, plus labels, annotations, runbooks, tests and
+    selectors that can never match; exit 1 naming file, group and rule of each problem."""
+    from sre.config import parse_duration
+    from sre.errors import UsageError
+    from sre.rules.lint import lint as run_lint
+
+    cfg = load(config)
+    adir, rdir = _dirs(cfg, alerts_dir, runbooks_dir)
+    try:
+        window = parse_duration(lookback)
+    except ValueError as exc:
+        raise UsageError(f"--lookback: {exc}") from None
+    report = run_lint(adir, rdir, cfg.alerts.runbook_base_url)
+    if live and report.tree is not None:
+        from sre.adapters.prometheus import PrometheusClient
+        from sre.rules.live import live_findings
+
+        with PrometheusClient.from_config(cfg) as prom:
+            report.findings += live_findings(report.tree.rules(), prom, lookback=window)
+    data = report.to_dict()
+    data.pop("timings", None)
+
+    def render(c: Any) -> None:
+        if report.findings:
+            rows = [[f.file, _where(f.group, f.rule), f.check, f.message] for f in report.findings]
+            c.print(table(None, ["file", "group / rule", "check", "problem"], rows))
+        n = report.counts
+        c.print(f"{'[red]' + str(len(report.findings)) + ' problem(s)[/]' if report.findings else '[green]ok[/]'}: "
+                f"{n.get('rules', 0)} rules ({n.get('alerts', 0)} alerts) in {n.get('groups', 0)} groups, "
+                f"{n.get('runbooks', 0)} runbooks, {n.get('test_cases', 0)} test cases"
+                + (" (live)" if live else ""))
+
+    emit(output, data, render)
+    if report.findings:
+        raise typer.Exit(1)
+
+
+def _where(group: str | None, rule: str | None) -> str:
+    return " / ".join(x for x in (group, rule) if x)
+
+
+@app.command()
+def test(
+    alerts_dir: AlertsDirOpt = None,
+    config: ConfigOpt = None,
+    output: OutputOpt = Output.table,
+) -> None:
+    """promtool test rules over alerts/tests/*.yaml, against the rendered rules; every alert must
+    fire in one test and stay quiet in another."""
+    from sre.rules.testing import run_tests
+
+    cfg = load(config)
+    adir, _ = _dirs(cfg, alerts_dir, None)
+    report = run_tests(adir, cfg.alerts.runbook_base_url)
+
+    def render(c: Any) -> None:
+        for r in report.files:
+            c.print(f"{'[green]ok[/]' if r.ok else '[red]FAILED[/]'}  {r.file}")
+            if not r.ok and r.output:
+                c.print(r.output, markup=False, highlight=False)
+        for f in report.findings:
+            c.print(f"[red]{f.check}[/]  {f.where()}: {f.message}")
+        c.print(f"{report.alerts} alerts, {report.cases} test cases in {len(report.files)} files: "
+                + ("[green]all pass[/]" if report.ok else "[red]failures[/]"))
+
+    emit(output, report.to_dict(), render)
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+@app.command()
+def render(
+    fmt: Annotated[Format, typer.Option("--format", help="prometheus: rule files; prometheusrule: manifests "
+                                                         "for the Prometheus Operator.")] = Format.prometheus,
+    out: Annotated[Path | None, typer.Option("--out", help="Directory to write into (default: standard output).",
+                                             show_default=False)] = None,
+    alerts_dir: AlertsDirOpt = None,
+    config: ConfigOpt = None,
+    output: OutputOpt = Output.table,
+) -> None:
+    """Render the tree (SLOs expanded, runbook_url added), deterministically."""
+    from sre.provision.prometheus import desired_files, write_atomic
+    from sre.rules.render import prometheusrule_objects, to_yaml
+
+    cfg = load(config)
+    adir, _ = _dirs(cfg, alerts_dir, None)
+    files = desired_files(adir, cfg.alerts.runbook_base_url)
+    docs: list[tuple[str, str]]
+    if fmt is Format.prometheus:
+        docs = [(f.name, f.text()) for f in files]
+    else:
+        objs = prometheusrule_objects(files, namespace=cfg.alerts.prometheusrule_namespace,
+                                      labels=cfg.alerts.prometheusrule_labels)
+        docs = [(o["metadata"]["name"] + ".yaml", to_yaml(o)) for o in objs]
+    if out is None:
+        if output is Output.json:
+            emit(output, {"format": fmt.value, "files": {n: t for n, t in docs}}, lambda c: None)
+        else:
+            typer.echo("---\n".join(t for _, t in docs), nl=False)
+        return
+    out.mkdir(parents=True, exist_ok=True)
+    for name, text in docs:
+        write_atomic(out / name, text)
+    data = {"format": fmt.value, "out": str(out), "files": [n for n, _ in docs]}
+    emit(output, data, lambda c: c.print(f"wrote {len(docs)} {fmt.value} file(s) to {out}"))
+
+
+def _targets(cfg: SreConfig, target: Target) -> list[tuple[str, Any]]:
+    from sre.errors import UsageError
+
+    if target is Target.auto:
+        if cfg.alerts.rules_dir is not None:
+            target = Target.rules_dir
+        elif cfg.kubernetes.host or cfg.kubernetes.kubeconfig or cfg.kubernetes.regions:
+            target = Target.kubernetes
+        else:
+            raise UsageError("no target: set alerts.rules_dir (a Prometheus rules directory) or kubernetes "
+                             "(PrometheusRule objects) in sre.yaml", hint="or pass --target")
+    if target is Target.rules_dir:
+        if cfg.alerts.rules_dir is None:
+            raise UsageError("--target rules-dir needs alerts.rules_dir in sre.yaml")
+        return [("rules-dir", None)]
+    from sre.adapters.kubernetes import regions
+
+    return [("kubernetes", region) for region in regions(cfg)]
+
+
+def _plans(cfg: SreConfig, files: list[RenderedFile], target: Target, prune: bool) -> list[tuple[Plan, Any]]:
+    from sre.provision.prometheus import plan_kubernetes, plan_rules_dir
+    from sre.rules.render import prometheusrule_objects
+
+    plans: list[tuple[Plan, Any]] = []
+    for kind, region in _targets(cfg, target):
+        if kind == "rules-dir":
+            assert cfg.alerts.rules_dir is not None
+            plans.append((plan_rules_dir(files, Path(cfg.alerts.rules_dir), prune=prune), None))
+            continue
+        from sre.adapters.kubernetes import api_client
+
+        api = api_client(cfg, region)
+        ns = cfg.alerts.prometheusrule_namespace
+        objs = prometheusrule_objects(files, namespace=ns, labels=cfg.alerts.prometheusrule_labels)
+        name = f"kubernetes {region or api.configuration.host} namespace {ns}"
+        plans.append((plan_kubernetes(objs, api, ns, prune=prune, target=name), api))
+    return plans
+
+
+@app.command()
+def plan(
+    target: TargetOpt = Target.auto,
+    prune: PruneOpt = False,
+    exit_code: Annotated[bool, typer.Option("--exit-code", help="Exit 1 when the plan has changes (for CI).")]
+    = False,
+    alerts_dir: AlertsDirOpt = None,
+    config: ConfigOpt = None,
+    output: OutputOpt = Output.table,
+) -> None:
+    """What apply would change: rule files or PrometheusRule objects to create, update, delete."""
+    from sre.cli._plan import show_plan
+    from sre.provision.prometheus import desired_files
+
+    cfg = load(config)
+    adir, _ = _dirs(cfg, alerts_dir, None)
+    files = desired_files(adir, cfg.alerts.runbook_base_url)
+    plans = _plans(cfg, files, target, prune)
+    for p, _ in plans:
+        show_plan(p, output)
+    if exit_code and any(p.has_changes for p, _ in plans):
+        raise typer.Exit(1)
+
+
+@app.command()
+def apply(
+    target: TargetOpt = Target.auto,
+    prune: PruneOpt = False,
+    alerts_dir: AlertsDirOpt = None,
+    config: ConfigOpt = None,
+    output: OutputOpt = Output.table,
+) -> None:
+    """Write the rules (atomically), reload Prometheus and confirm it loaded them; or server-side
+    apply PrometheusRule objects. A refused reload restores the previous files (exit 1)."""
+    from sre.adapters.prometheus import PrometheusClient
+    from sre.cli._plan import show_plan
+    from sre.provision.prometheus import apply_kubernetes, apply_rules_dir, desired_files
+
+    cfg = load(config)
+    adir, _ = _dirs(cfg, alerts_dir, None)
+    files = desired_files(adir, cfg.alerts.runbook_base_url)
+    results = []
+    for p, api in _plans(cfg, files, target, prune):
+        if output is Output.table:
+            show_plan(p, output)
+        if api is None:
+            assert cfg.alerts.rules_dir is not None
+            with PrometheusClient.from_config(cfg) as prom:
+                res = apply_rules_dir(p, files, Path(cfg.alerts.rules_dir), prom)
+        else:
+            res = apply_kubernetes(p, api, cfg.alerts.prometheusrule_namespace)
+        results.append(res)
+
+    def render_results(c: Any) -> None:
+        for r in results:
+            confirmed = f", {r.confirmed_groups} groups confirmed loaded" if r.confirmed_groups else ""
+            c.print(f"[green]applied[/] {r.target}: {len(r.written)} written, {len(r.deleted)} deleted"
+                    f"{confirmed} in {r.seconds:.2f}s")
+
+    emit(output, {"results": [r.to_dict() for r in results]}, render_results)

@@ -1,0 +1,412 @@
+"""Alert rules -> a Prometheus: rule files in its rules directory, or PrometheusRule objects.
+
+Rules directory (a Prometheus with `rule_files: [<dir>/*.yaml]` and `--web.enable-lifecycle`):
+plan compares each rendered file with the file of the same name, reading only the header
+hash of files sre wrote (and hashing their content to spot hand edits); files without the
+`managed-by: sre` header are never touched. Apply takes a lock, writes each file atomically
+(temporary file + rename, so a reload never reads half a file), POSTs /-/reload and then reads
+/api/v1/rules to confirm that the loaded groups are the desired ones, by a hash of what the
+API shows of them. A refused reload puts the previous files back, so the running rules and the
+files agree again, and reports Prometheus's reason (exit 1).
+
+Kubernetes (the Prometheus Operator): one PrometheusRule per rendered file (split under 512
+KiB), created and updated by server-side apply with field manager `sre`, listed by the label
+`app.kubernetes.io/managed-by=sre` (one request for the whole plan), and pruned only among
+the objects carrying that label.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import yaml
+
+from sre.config import parse_duration
+from sre.errors import CheckFailed, UsageError
+from sre.provision.plan import Action, Change, Plan, content_hash, unified_diff
+from sre.rules import promtool, yamlio
+from sre.rules.promql import PromQLSyntaxError, canonical_tokens
+from sre.rules.render import (
+    HASH_ANNOTATION,
+    MANAGED_LABEL,
+    MANAGED_VALUE,
+    RenderedFile,
+    read_header,
+)
+
+if TYPE_CHECKING:
+    from kubernetes.client import ApiClient
+
+    from sre.adapters.prometheus import PrometheusClient
+
+RULE_SUFFIXES = (".yaml", ".yml")
+LOCK_NAME = ".sre-apply.lock"
+FIELD_MANAGER = "sre"
+CRD_GROUP, CRD_VERSION, CRD_PLURAL = "monitoring.coreos.com", "v1", "prometheusrules"
+
+
+# ---------------------------------------------------------------- the loaded view of a group
+
+
+def _rule_view(kind: str, name: str, expr: str, duration: float, labels: dict[str, Any],
+               annotations: dict[str, Any]) -> dict[str, Any]:
+    try:
+        tokens: Any = canonical_tokens(expr)
+    except PromQLSyntaxError:
+        tokens = expr
+    return {"type": kind, "name": name, "expr": tokens, "for": float(duration),
+            "labels": {str(k): str(v) for k, v in labels.items()},
+            "annotations": {str(k): str(v) for k, v in annotations.items()}}
+
+
+def desired_group_hash(group: dict[str, Any]) -> str:
+    """What /api/v1/rules will show of `group` once loaded, hashed."""
+    rules = []
+    for r in group.get("rules") or []:
+        alert = "alert" in r
+        rules.append(_rule_view(
+            "alerting" if alert else "recording", str(r.get("alert") or r.get("record")), str(r.get("expr", "")),
+            parse_duration(r["for"]) if alert and r.get("for") else 0.0,
+            r.get("labels") or {}, (r.get("annotations") or {}) if alert else {}))
+    return content_hash({"name": group.get("name"), "rules": rules})
+
+
+def loaded_group_hash(group: dict[str, Any]) -> str:
+    """The same hash from a group as /api/v1/rules returns it."""
+    rules = [_rule_view(r.get("type", ""), str(r.get("name")), str(r.get("query", "")), r.get("duration") or 0.0,
+                        r.get("labels") or {}, r.get("annotations") or {} if r.get("type") == "alerting" else {})
+             for r in group.get("rules") or []]
+    return content_hash({"name": group.get("name"), "rules": rules})
+
+
+# ---------------------------------------------------------------- rules directory: plan
+
+
+@dataclass
+class LiveFile:
+    name: str
+    text: str
+    managed: bool
+    claimed_hash: str | None
+    actual_hash: str | None
+
+
+def read_rules_dir(rules_dir: Path) -> dict[str, LiveFile]:
+    out: dict[str, LiveFile] = {}
+    if not rules_dir.is_dir():
+        raise UsageError(f"alerts.rules_dir {rules_dir} is not a directory")
+    for path in sorted(rules_dir.iterdir()):
+        if path.suffix not in RULE_SUFFIXES or path.name.startswith(".") or not path.is_file():
+            continue
+        text = path.read_text(encoding="utf-8", errors="replace")
+        managed, claimed = read_header(text)
+        actual = None
+        if managed:
+            try:
+                actual = content_hash(yamlio.load(text))
+            except yaml.YAMLError:
+                actual = "unparseable"
+        out[path.name] = LiveFile(path.name, text, managed, claimed, actual)
+    return out
+
+
+def plan_rules_dir(desired: list[RenderedFile], rules_dir: Path, *, prune: bool = False) -> Plan:
+    live = read_rules_dir(rules_dir)
+    plan = Plan(target=f"rules-dir {rules_dir}")
+    for f in desired:
+        cur = live.get(f.name)
+        text = f.text()
+        if cur is None:
+            plan.changes.append(Change("rule_file", f.name, Action.create, unified_diff("", text, f.name), text))
+        elif not cur.managed:
+            plan.changes.append(Change("rule_file", f.name, Action.drift, "", text, cur.text,
+                                       reason="a file sre did not write has this name: apply will not overwrite it"))
+        elif cur.actual_hash != cur.claimed_hash:
+            plan.changes.append(Change("rule_file", f.name, Action.drift, unified_diff(cur.text, text, f.name), text,
+                                       cur.text, reason="edited by hand since sre wrote it: apply overwrites it"))
+        elif cur.claimed_hash == f.hash:
+            plan.changes.append(Change("rule_file", f.name, Action.unchanged, "", text, cur.text))
+        else:
+            plan.changes.append(Change("rule_file", f.name, Action.update, unified_diff(cur.text, text, f.name), text,
+                                       cur.text))
+    if prune:
+        wanted = {f.name for f in desired}
+        for name, cur in live.items():
+            if cur.managed and name not in wanted:
+                plan.changes.append(Change("rule_file", name, Action.delete, unified_diff(cur.text, "", name), None,
+                                           cur.text))
+    return plan
+
+
+# ---------------------------------------------------------------- rules directory: apply
+
+
+@contextlib.contextmanager
+def _locked(rules_dir: Path) -> Iterator[None]:
+    """One apply at a time per rules directory (the lock file is not a rule file: hidden, no .yaml)."""
+    with open(rules_dir / LOCK_NAME, "a+") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise UsageError(f"another apply holds {rules_dir / LOCK_NAME}; try again when it is done") from None
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def write_atomic(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def check_with_promtool(files: list[RenderedFile]) -> None:
+    """Refuse to write what promtool rejects (the same check as lint, on the exact text)."""
+    with tempfile.TemporaryDirectory(prefix="sre-apply-") as tmp:
+        paths = {}
+        for f in files:
+            p = Path(tmp) / f.name
+            p.write_text(f.text())
+            paths[p] = f.source
+        rc, _, err = promtool.start_check(list(paths)).wait()
+    if rc != 0:
+        problems = [str(x) for x in promtool.check_findings(err, {p: f"alerts/{s}" for p, s in paths.items()})]
+        raise CheckFailed("promtool rejects the rendered rules, nothing written: " + "; ".join(problems),
+                          hint="run `sre alerts lint`")
+
+
+def _explain_refusal(rules_dir: Path) -> str:
+    """promtool's words on the files now in the directory (Prometheus logs the detail, not its reply)."""
+    paths = [p for p in sorted(rules_dir.iterdir()) if p.suffix in RULE_SUFFIXES and not p.name.startswith(".")]
+    if not paths:
+        return ""
+    rc, _, err = promtool.start_check(paths).wait()
+    if rc == 0:
+        return ""
+    return "; ".join(str(f) for f in promtool.check_findings(err, {p: p.name for p in paths}))
+
+
+@dataclass
+class ApplyResult:
+    target: str
+    written: list[str] = field(default_factory=list)
+    deleted: list[str] = field(default_factory=list)
+    confirmed_groups: int = 0
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"target": self.target, "written": self.written, "deleted": self.deleted,
+                "confirmed_groups": self.confirmed_groups, "seconds": round(self.seconds, 3)}
+
+
+def apply_rules_dir(plan: Plan, desired: list[RenderedFile], rules_dir: Path, prometheus: PrometheusClient, *,
+                    check: bool = True, confirm_timeout: float = 10.0) -> ApplyResult:
+    """Write the planned files, reload, confirm; on a refused reload, put the old files back."""
+    from sre.adapters.prometheus import PrometheusError
+    from sre.errors import UnreachableError
+
+    t0 = time.monotonic()
+    result = ApplyResult(target=plan.target)
+    blocked = [c.name for c in plan.of(Action.drift) if c.desired is not None and c.live is not None
+               and not read_header(str(c.live))[0]]
+    if blocked:
+        raise CheckFailed(f"not overwriting file(s) sre did not write: {', '.join(blocked)}",
+                          hint="rename or remove them, or rename the source under alerts/")
+    if check:
+        check_with_promtool(desired)
+    prometheus.rule_groups()  # unreachable: say so before touching any file
+    writes = plan.of(Action.create, Action.update, Action.drift)
+    deletes = plan.of(Action.delete)
+    if not writes and not deletes:
+        result.confirmed_groups = confirm_loaded(desired, rules_dir, prometheus, timeout=confirm_timeout)
+        result.seconds = time.monotonic() - t0
+        return result
+    with _locked(rules_dir):
+        previous: dict[str, str | None] = {}
+        for ch in [*writes, *deletes]:
+            path = rules_dir / ch.name
+            previous[ch.name] = path.read_text(encoding="utf-8") if path.exists() else None
+        try:
+            for ch in writes:
+                write_atomic(rules_dir / ch.name, str(ch.desired))
+                result.written.append(ch.name)
+            for ch in deletes:
+                (rules_dir / ch.name).unlink(missing_ok=True)
+                result.deleted.append(ch.name)
+            prometheus.reload()
+        except (PrometheusError, UnreachableError, OSError) as exc:
+            _restore(rules_dir, previous)
+            if isinstance(exc, PrometheusError):
+                detail = _explain_refusal(rules_dir)
+                raise CheckFailed(f"{exc}; the previous rule files are back in place and Prometheus keeps "
+                                  f"running the old rules" + (f" (promtool on {rules_dir}: {detail})" if detail else ""))\
+                    from None
+            raise
+    result.confirmed_groups = confirm_loaded(desired, rules_dir, prometheus, timeout=confirm_timeout)
+    result.seconds = time.monotonic() - t0
+    return result
+
+
+def _restore(rules_dir: Path, previous: dict[str, str | None]) -> None:
+    for name, text in previous.items():
+        path = rules_dir / name
+        if text is None:
+            path.unlink(missing_ok=True)
+        else:
+            write_atomic(path, text)
+
+
+def confirm_loaded(desired: list[RenderedFile], rules_dir: Path, prometheus: PrometheusClient, *,
+                   timeout: float = 10.0) -> int:
+    """Wait until /api/v1/rules shows exactly the desired groups of our files; their count."""
+    want: dict[tuple[str, str], str] = {}
+    for f in desired:
+        for g in f.data["groups"]:
+            want[(f.name, str(g.get("name")))] = desired_group_hash(g)
+    names = {f.name for f in desired}
+    deadline = time.monotonic() + timeout
+    while True:
+        got: dict[tuple[str, str], str] = {}
+        for g in prometheus.rule_groups():
+            fname = Path(str(g.get("file", ""))).name
+            if fname in names:
+                got[(fname, str(g.get("name")))] = loaded_group_hash(g)
+        if got == want:
+            return len(want)
+        if time.monotonic() >= deadline:
+            missing = sorted(f"{f}:{g}" for f, g in want.keys() - got.keys())
+            differ = sorted(f"{f}:{g}" for (f, g), h in want.items() if got.get((f, g)) not in (None, h))
+            extra = sorted(f"{f}:{g}" for f, g in got.keys() - want.keys())
+            parts = [f"{label}: {', '.join(v)}" for label, v in
+                     (("not loaded", missing), ("different", differ), ("unexpected", extra)) if v]
+            raise CheckFailed(f"Prometheus did not load the desired rule groups within {timeout:.0f}s ("
+                              + "; ".join(parts) + ")")
+        time.sleep(0.2)
+
+
+# ---------------------------------------------------------------- Kubernetes: PrometheusRule
+
+
+def _selector() -> str:
+    return f"{MANAGED_LABEL}={MANAGED_VALUE}"
+
+
+def plan_kubernetes(objects: list[dict[str, Any]], api: ApiClient, namespace: str, *, prune: bool = False,
+                    target: str | None = None) -> Plan:
+    from kubernetes.client import CustomObjectsApi
+
+    from sre.adapters.kubernetes import describe, errors
+
+    plan = Plan(target=target or f"kubernetes {describe(api)} namespace {namespace}")
+    with errors("list PrometheusRules", api):
+        listing: Any = CustomObjectsApi(api).list_namespaced_custom_object(
+            CRD_GROUP, CRD_VERSION, namespace, CRD_PLURAL, label_selector=_selector())
+    plan.requests += 1
+    live = {item["metadata"]["name"]: item for item in listing.get("items", [])
+            if (item.get("metadata", {}).get("labels") or {}).get(MANAGED_LABEL) == MANAGED_VALUE}
+    for obj in objects:
+        name = obj["metadata"]["name"]
+        want = obj["metadata"]["annotations"][HASH_ANNOTATION]
+        cur = live.get(name)
+        if cur is None:
+            plan.changes.append(Change("prometheusrule", name, Action.create, unified_diff({}, obj["spec"], name), obj))
+            continue
+        claimed = (cur["metadata"].get("annotations") or {}).get(HASH_ANNOTATION)
+        actual = content_hash(cur.get("spec") or {})
+        if claimed != actual:
+            plan.changes.append(Change("prometheusrule", name, Action.drift,
+                                       unified_diff(cur.get("spec"), obj["spec"], name), obj, cur,
+                                       reason="edited since sre applied it: apply overwrites it"))
+        elif claimed == want and _labels_match(cur, obj):
+            plan.changes.append(Change("prometheusrule", name, Action.unchanged, "", obj, cur))
+        else:
+            plan.changes.append(Change("prometheusrule", name, Action.update,
+                                       unified_diff(cur.get("spec"), obj["spec"], name), obj, cur))
+    if prune:
+        wanted = {o["metadata"]["name"] for o in objects}
+        for name, cur in sorted(live.items()):
+            if name not in wanted:
+                plan.changes.append(Change("prometheusrule", name, Action.delete, unified_diff(cur.get("spec"), {}, name),
+                                           None, cur))
+    return plan
+
+
+def _labels_match(live: dict[str, Any], desired: dict[str, Any]) -> bool:
+    have = live["metadata"].get("labels") or {}
+    return all(have.get(k) == v for k, v in desired["metadata"]["labels"].items())
+
+
+def apply_kubernetes(plan: Plan, api: ApiClient, namespace: str) -> ApplyResult:
+    from kubernetes.client import CustomObjectsApi
+
+    from sre.adapters.kubernetes import APPLY_PATCH, errors
+
+    t0 = time.monotonic()
+    result = ApplyResult(target=plan.target)
+    crd = CustomObjectsApi(api)
+    for ch in plan.of(Action.create, Action.update, Action.drift):
+        obj = ch.desired
+        with errors(f"apply PrometheusRule {namespace}/{ch.name}", api):
+            crd.patch_namespaced_custom_object(CRD_GROUP, CRD_VERSION, namespace, CRD_PLURAL, ch.name, obj,
+                                               field_manager=FIELD_MANAGER, force=True, _content_type=APPLY_PATCH)
+        plan.requests += 1
+        result.written.append(ch.name)
+    for ch in plan.of(Action.delete):
+        labels = ((ch.live or {}).get("metadata") or {}).get("labels") or {}
+        if labels.get(MANAGED_LABEL) != MANAGED_VALUE:  # never prune what another owner made
+            continue
+        with errors(f"delete PrometheusRule {namespace}/{ch.name}", api):
+            crd.delete_namespaced_custom_object(CRD_GROUP, CRD_VERSION, namespace, CRD_PLURAL, ch.name)
+        plan.requests += 1
+        result.deleted.append(ch.name)
+    result.seconds = time.monotonic() - t0
+    return result
+
+
+# ---------------------------------------------------------------- the desired state, and `sre up`
+
+
+def desired_files(alerts_dir: Path, runbook_base_url: str) -> list[RenderedFile]:
+    """The rendered rule files of the tree; CheckFailed if the tree does not even load cleanly."""
+    from sre.rules.render import render_files
+    from sre.rules.tree import load_tree
+
+    tree = load_tree(alerts_dir)
+    if tree.findings:
+        raise CheckFailed(f"{len(tree.findings)} problem(s) in {alerts_dir}: "
+                          + "; ".join(str(f) for f in tree.findings[:5]), hint="run `sre alerts lint`")
+    return render_files(tree, runbook_base_url)
+
+
+def sandbox_step(stack: Any, cfg: Any, console: Any) -> list[str]:
+    """`sre up`: load the shipped rules into the sandbox Prometheus, the way `sre alerts apply` does."""
+    from sre.adapters.prometheus import PrometheusClient
+
+    alerts_dir = cfg.alerts.source_dir
+    if cfg.alerts.rules_dir is None or not Path(alerts_dir).is_dir():
+        return [f"alerts: no rules tree at {alerts_dir}; nothing loaded into Prometheus"]
+    files = desired_files(Path(alerts_dir), cfg.alerts.runbook_base_url)
+    rules_dir = Path(cfg.alerts.rules_dir)
+    with PrometheusClient.from_config(cfg) as prom:
+        plan = plan_rules_dir(files, rules_dir, prune=True)
+        result = apply_rules_dir(plan, files, rules_dir, prom)
+    return [f"alerts: {result.confirmed_groups} rule groups from {alerts_dir} loaded into Prometheus "
+            f"(see {stack.prometheus.url}/alerts)"]

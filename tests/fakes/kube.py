@@ -1,0 +1,750 @@
+"""A fake Kubernetes API server on loopback, for the real `kubernetes` client to talk to.
+
+A real threaded HTTP server keeping objects in memory, keyed by (group, version, namespace,
+plural, name), and answering as the Kubernetes API documents for the calls the project makes:
+
+- collections `/api/v1/namespaces/{ns}/{plural}` and `/apis/{group}/{version}/namespaces/{ns}/{plural}`
+  (and their cluster-scoped forms without `namespaces/{ns}`):
+  GET lists (`labelSelector`: `a=b`, `a==b`, `a!=b`, `a in (x,y)`, `a notin (x)`, `a`, `!a`;
+  `fieldSelector`: dotted paths such as `metadata.name`, `status.phase`, `spec.nodeName`),
+  POST creates (201; 409 AlreadyExists).
+- objects `.../{plural}/{name}`: GET; PUT (replace; 409 on a stale resourceVersion);
+  DELETE (Status Success, or the deleted object for kinds whose API returns it, such as Pod);
+  PATCH by Content-Type:
+  - `application/apply-patch+yaml`: server-side apply. `fieldManager` is required (422); the
+    object is created when missing (201); fields of another manager with a different value
+    conflict (409) unless `force=true`; fields this manager applied before and left out now
+    are removed; `metadata.managedFields` lists the managers.
+  - `application/merge-patch+json` (RFC 7386), `application/strategic-merge-patch+json`
+    (maps merged, lists of named objects merged by name, other lists replaced),
+    `application/json-patch+json` (RFC 6902 add/replace/remove/test).
+- subresources: `deployments/{name}/scale` (autoscaling/v1 Scale, GET/PUT/PATCH),
+  `{plural}/{name}/status` (GET/PUT/PATCH of `status`), `pods/{name}/eviction` (POST).
+- `GET /version`.
+
+Every write bumps `resourceVersion` (and `generation` when `spec` changes). Deployments settle
+at once (status follows spec: replicas ready and available, observedGeneration), unless
+`settle_deployments` is off. With a token set, requests without `Authorization: Bearer
+<token>` get 401. Faults can be queued (`fail_next`). Every request is recorded (method, path,
+query, headers, JSON body) for tests to assert on.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+Key = tuple[str, str, str, str, str]  # group, version, namespace ("" when cluster-scoped), plural, name
+
+KINDS: dict[str, str] = {
+    "pods": "Pod", "deployments": "Deployment", "replicasets": "ReplicaSet", "statefulsets": "StatefulSet",
+    "daemonsets": "DaemonSet", "services": "Service", "configmaps": "ConfigMap", "secrets": "Secret",
+    "namespaces": "Namespace", "nodes": "Node", "events": "Event", "leases": "Lease", "jobs": "Job",
+    "cronjobs": "CronJob", "horizontalpodautoscalers": "HorizontalPodAutoscaler",
+    "poddisruptionbudgets": "PodDisruptionBudget", "prometheusrules": "PrometheusRule",
+    "servicemonitors": "ServiceMonitor", "podmonitors": "PodMonitor",
+}
+PLURALS = {kind: plural for plural, kind in KINDS.items()}
+CLUSTER_SCOPED = frozenset({"namespaces", "nodes"})
+# The API returns the deleted object for these; a Status for the others (custom resources included).
+RETURNS_OBJECT_ON_DELETE = frozenset({"pods", "namespaces", "persistentvolumes", "persistentvolumeclaims",
+                                      "serviceaccounts", "resourcequotas"})
+BUILTIN_GROUPS = frozenset({"", "apps", "batch", "autoscaling", "policy", "coordination.k8s.io",
+                            "networking.k8s.io", "rbac.authorization.k8s.io"})
+APPLY = "application/apply-patch+yaml"
+MERGE = "application/merge-patch+json"
+STRATEGIC = "application/strategic-merge-patch+json"
+JSON_PATCH = "application/json-patch+json"
+
+_CORE = re.compile(r"^/api/(?P<version>v1)(?:/namespaces/(?P<ns>[^/]+))?/(?P<plural>[^/]+)"
+                   r"(?:/(?P<name>[^/]+)(?:/(?P<sub>[^/]+))?)?$")
+_GROUP = re.compile(r"^/apis/(?P<group>[^/]+)/(?P<version>[^/]+)(?:/namespaces/(?P<ns>[^/]+))?/(?P<plural>[^/]+)"
+                    r"(?:/(?P<name>[^/]+)(?:/(?P<sub>[^/]+))?)?$")
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def kind_of(plural: str) -> str:
+    return KINDS.get(plural) or plural[:-1].capitalize()
+
+
+def api_version(group: str, version: str) -> str:
+    return f"{group}/{version}" if group else version
+
+
+@dataclass
+class Recorded:
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    headers: dict[str, str]
+    body: Any  # parsed JSON when the body is JSON, else the text (None when empty)
+    at: float  # time.monotonic() on arrival
+    status: int = 0
+
+    @property
+    def content_type(self) -> str:
+        return self.headers.get("content-type", "").split(";")[0].strip()
+
+    def param(self, name: str) -> str | None:
+        values = self.query.get(name)
+        return values[0] if values else None
+
+
+@dataclass
+class Fault:
+    method: str
+    path: re.Pattern[str]
+    status: int
+    reason: str
+    message: str
+    times: int
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, reason: str, message: str, details: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.status, self.reason, self.message, self.details = status, reason, message, details or {}
+
+    def body(self) -> dict[str, Any]:
+        return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", "message": self.message,
+                "reason": self.reason, "details": self.details, "code": self.status}
+
+
+# ---------------------------------------------------------------- selectors and merges
+
+
+def _split_top(text: str) -> list[str]:
+    parts, depth, cur = [], 0, ""
+    for ch in text:
+        if ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+        if ch == "," and depth == 0:
+            parts.append(cur.strip())
+            cur = ""
+        else:
+            cur += ch
+    if cur.strip():
+        parts.append(cur.strip())
+    return parts
+
+
+def label_selector_matches(selector: str, labels: dict[str, str]) -> bool:
+    for req in _split_top(selector or ""):
+        m = re.match(r"^([\w./-]+)\s+(in|notin)\s+\((.*)\)$", req)
+        if m:
+            key, op, values = m.group(1), m.group(2), {v.strip() for v in m.group(3).split(",")}
+            present = key in labels and labels[key] in values
+            if present != (op == "in"):
+                return False
+            continue
+        m = re.match(r"^([\w./-]+)\s*(==|=|!=)\s*([\w./-]*)$", req)
+        if m:
+            key, op, value = m.groups()
+            if (labels.get(key) == value) != (op in ("=", "==")):
+                return False
+            continue
+        if req.startswith("!"):
+            if req[1:].strip() in labels:
+                return False
+        elif req not in labels:
+            return False
+    return True
+
+
+def _dig(obj: Any, path: str) -> Any:
+    for part in path.split("."):
+        if not isinstance(obj, dict):
+            return None
+        obj = obj.get(part)
+    return obj
+
+
+def field_selector_matches(selector: str, obj: dict[str, Any]) -> bool:
+    for req in _split_top(selector or ""):
+        m = re.match(r"^([\w.]+)\s*(==|=|!=)\s*(.*)$", req)
+        if not m:
+            raise ApiError(400, "BadRequest", f'unable to parse requirement: "{req}"')
+        path, op, value = m.groups()
+        have = _dig(obj, path)
+        have_s = "" if have is None else str(have)
+        if (have_s == value) != (op in ("=", "==")):
+            return False
+    return True
+
+
+def merge_patch(target: Any, patch: Any) -> Any:
+    """RFC 7386: maps merge, null deletes, anything else replaces."""
+    if not isinstance(patch, dict):
+        return copy.deepcopy(patch)
+    out = dict(target) if isinstance(target, dict) else {}
+    for k, v in patch.items():
+        if v is None:
+            out.pop(k, None)
+        else:
+            out[k] = merge_patch(out.get(k), v)
+    return out
+
+
+def strategic_merge(target: Any, patch: Any) -> Any:
+    """Maps merge, null deletes, lists of objects with `name` merge by name, other lists replace."""
+    if isinstance(patch, dict) and isinstance(target, dict):
+        out = dict(target)
+        for k, v in patch.items():
+            if k.startswith("$"):
+                continue
+            if v is None:
+                out.pop(k, None)
+            else:
+                out[k] = strategic_merge(out.get(k), v)
+        return out
+    if (isinstance(patch, list) and isinstance(target, list) and patch
+            and all(isinstance(x, dict) and "name" in x for x in patch + target)):
+        by_name = {x["name"]: x for x in target}
+        order = [x["name"] for x in target]
+        for item in patch:
+            if item.get("$patch") == "delete":
+                by_name.pop(item["name"], None)
+                continue
+            if item["name"] not in by_name:
+                order.append(item["name"])
+            by_name[item["name"]] = strategic_merge(by_name.get(item["name"]), item)
+        return [by_name[n] for n in order if n in by_name]
+    return copy.deepcopy(patch)
+
+
+def _pointer(path: str) -> list[str]:
+    if path == "":
+        return []
+    return [p.replace("~1", "/").replace("~0", "~") for p in path.lstrip("/").split("/")]
+
+
+def json_patch(doc: Any, ops: list[dict[str, Any]]) -> Any:
+    doc = copy.deepcopy(doc)
+    for op in ops:
+        parts = _pointer(op.get("path", ""))
+        if not parts:
+            raise ApiError(422, "Invalid", "the root of the object cannot be patched")
+        parent = doc
+        for p in parts[:-1]:
+            parent = parent[int(p)] if isinstance(parent, list) else parent.get(p)
+            if parent is None:
+                raise ApiError(422, "Invalid", f"path {op['path']} does not exist")
+        last = parts[-1]
+        kind = op.get("op")
+        if kind == "test":
+            have = parent[int(last)] if isinstance(parent, list) else parent.get(last)
+            if have != op.get("value"):
+                raise ApiError(422, "Invalid", f"test failed at {op['path']}")
+        elif kind in ("add", "replace"):
+            if isinstance(parent, list):
+                if last == "-":
+                    parent.append(op["value"])
+                elif kind == "add":
+                    parent.insert(int(last), op["value"])
+                else:
+                    parent[int(last)] = op["value"]
+            else:
+                if kind == "replace" and last not in parent:
+                    raise ApiError(422, "Invalid", f"replace: {op['path']} does not exist")
+                parent[last] = op["value"]
+        elif kind == "remove":
+            if isinstance(parent, list):
+                parent.pop(int(last))
+            elif last in parent:
+                del parent[last]
+            else:
+                raise ApiError(422, "Invalid", f"remove: {op['path']} does not exist")
+        else:
+            raise ApiError(422, "Invalid", f"unknown JSON patch op {kind!r}")
+    return doc
+
+
+_SERVER_META = ("uid", "resourceVersion", "creationTimestamp", "generation", "managedFields", "deletionTimestamp")
+
+
+def _leaves(obj: Any, prefix: tuple[str, ...] = ()) -> dict[tuple[str, ...], Any]:
+    """Field paths of an applied configuration down to scalars and lists (lists are owned whole)."""
+    if isinstance(obj, dict):  # an empty map owns no field
+        out: dict[tuple[str, ...], Any] = {}
+        for k, v in obj.items():
+            if prefix == ("metadata",) and k in (*_SERVER_META, "name", "namespace"):
+                continue
+            out.update(_leaves(v, (*prefix, k)))
+        return out
+    return {prefix: obj} if prefix else {}
+
+
+def _get_path(obj: Any, path: tuple[str, ...]) -> Any:
+    for p in path:
+        if not isinstance(obj, dict) or p not in obj:
+            return None
+        obj = obj[p]
+    return obj
+
+
+def _set_path(obj: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
+    for p in path[:-1]:
+        nxt = obj.get(p)
+        if not isinstance(nxt, dict):
+            nxt = {}
+            obj[p] = nxt
+        obj = nxt
+    obj[path[-1]] = copy.deepcopy(value)
+
+
+def _del_path(obj: dict[str, Any], path: tuple[str, ...]) -> None:
+    parents = []
+    for p in path[:-1]:
+        nxt = obj.get(p)
+        if not isinstance(nxt, dict):
+            return
+        parents.append((obj, p))
+        obj = nxt
+    obj.pop(path[-1], None)
+    for parent, p in reversed(parents):  # drop maps left empty
+        if parent[p] == {}:
+            del parent[p]
+        else:
+            break
+
+
+# ---------------------------------------------------------------- the server
+
+
+class FakeKube:
+    """An in-memory Kubernetes API server: `with FakeKube() as kube: ... kube.url ...`."""
+
+    def __init__(self, token: str | None = None, *, settle_deployments: bool = True) -> None:
+        self.token = token
+        self.settle_deployments = settle_deployments
+        self.objects: dict[Key, dict[str, Any]] = {}
+        self.owners: dict[Key, dict[str, set[tuple[str, ...]]]] = {}  # key -> manager -> applied fields
+        self.requests: list[Recorded] = []
+        self._faults: list[Fault] = []
+        self._rv = 1000
+        self._lock = threading.RLock()
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # ------------------------------------------------------------ lifecycle
+
+    def start(self) -> FakeKube:
+        fake = self
+
+        class Handler(_Handler):
+            owner = fake
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, name="fake-kube", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def __enter__(self) -> FakeKube:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        assert self._server is not None, "start() the fake first"
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    # ------------------------------------------------------------ for tests
+
+    def fail_next(self, method: str, path_regex: str, status: int, *, reason: str = "InternalError",
+                  message: str = "injected failure", times: int = 1) -> None:
+        """The next `times` requests matching method and path answer `status` with a Status body."""
+        with self._lock:
+            self._faults.append(Fault(method.upper(), re.compile(path_regex), status, reason, message, times))
+
+    def clear_requests(self) -> None:
+        with self._lock:
+            self.requests.clear()
+
+    def requests_to(self, method: str | None = None, path_regex: str = "") -> list[Recorded]:
+        pat = re.compile(path_regex)
+        with self._lock:
+            return [r for r in self.requests
+                    if (method is None or r.method == method.upper()) and pat.search(r.path)]
+
+    def put(self, obj: dict[str, Any], plural: str | None = None) -> dict[str, Any]:
+        """Store `obj` as if created through the API (metadata filled in); returns the stored copy."""
+        group, _, version = obj["apiVersion"].rpartition("/")
+        plural = plural or PLURALS.get(obj["kind"]) or obj["kind"].lower() + "s"
+        ns = "" if plural in CLUSTER_SCOPED else obj["metadata"].get("namespace", "default")
+        with self._lock:
+            stored = self._create_object((group, version, ns, plural, obj["metadata"]["name"]), copy.deepcopy(obj),
+                                         manager="test")
+        return copy.deepcopy(stored)
+
+    def get(self, group: str, version: str, namespace: str, plural: str, name: str) -> dict[str, Any] | None:
+        with self._lock:
+            obj = self.objects.get((group, version, namespace, plural, name))
+            return copy.deepcopy(obj) if obj is not None else None
+
+    def items(self, group: str, version: str, namespace: str | None, plural: str) -> list[dict[str, Any]]:
+        with self._lock:
+            return [copy.deepcopy(o) for (g, v, ns, p, _), o in sorted(self.objects.items())
+                    if g == group and v == version and p == plural and (namespace is None or ns == namespace)]
+
+    def deployment(self, namespace: str, name: str) -> dict[str, Any] | None:
+        return self.get("apps", "v1", namespace, "deployments", name)
+
+    def pods(self, namespace: str) -> list[dict[str, Any]]:
+        return self.items("", "v1", namespace, "pods")
+
+    # ------------------------------------------------------------ object store
+
+    def _next_rv(self) -> str:
+        self._rv += 1
+        return str(self._rv)
+
+    def _managed_fields(self, key: Key, operation: dict[str, str]) -> list[dict[str, Any]]:
+        group, version = key[0], key[1]
+        return [{"manager": m, "operation": operation.get(m, "Apply"), "apiVersion": api_version(group, version),
+                 "time": _now(), "fieldsType": "FieldsV1", "fieldsV1": {}}
+                for m in sorted(self.owners.get(key, {}))]
+
+    def _create_object(self, key: Key, obj: dict[str, Any], *, manager: str, applied: bool = False) -> dict[str, Any]:
+        group, version, ns, plural, name = key
+        meta = obj.setdefault("metadata", {})
+        meta["name"] = name
+        if ns:
+            meta["namespace"] = ns
+        meta.update(uid=str(uuid.uuid4()), resourceVersion=self._next_rv(), creationTimestamp=_now(), generation=1)
+        obj["apiVersion"] = api_version(group, version)
+        obj["kind"] = kind_of(plural)
+        self.owners[key] = {manager: set(_leaves(obj)) if applied else set()}
+        meta["managedFields"] = self._managed_fields(key, {manager: "Apply" if applied else "Update"})
+        self._settle(key, obj)
+        self.objects[key] = obj
+        return obj
+
+    def _store(self, key: Key, before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
+        meta = after.setdefault("metadata", {})
+        for field_ in ("uid", "creationTimestamp", "name", "namespace"):
+            if field_ in before.get("metadata", {}):
+                meta[field_] = before["metadata"][field_]
+        meta["generation"] = before["metadata"].get("generation", 1) + (before.get("spec") != after.get("spec"))
+        meta["resourceVersion"] = self._next_rv()
+        after["apiVersion"], after["kind"] = before["apiVersion"], before["kind"]
+        meta["managedFields"] = self._managed_fields(key, {})
+        self._settle(key, after)
+        self.objects[key] = after
+        return after
+
+    def _settle(self, key: Key, obj: dict[str, Any]) -> None:
+        if key[3] != "deployments" or not self.settle_deployments:
+            return
+        replicas = (obj.get("spec") or {}).get("replicas", 1)
+        obj["status"] = {
+            "observedGeneration": obj["metadata"].get("generation", 1), "replicas": replicas,
+            "updatedReplicas": replicas, "readyReplicas": replicas, "availableReplicas": replicas,
+            "conditions": [
+                {"type": "Available", "status": "True", "reason": "MinimumReplicasAvailable"},
+                {"type": "Progressing", "status": "True", "reason": "NewReplicaSetAvailable"},
+            ],
+        }
+
+    def _not_found(self, key: Key) -> ApiError:
+        group, _, _, plural, name = key
+        resource = f"{plural}.{group}" if group else plural
+        details = {"name": name, "kind": plural, **({"group": group} if group else {})}
+        return ApiError(404, "NotFound", f'{resource} "{name}" not found', details)
+
+    # ------------------------------------------------------------ verbs
+
+    def handle(self, method: str, path: str, query: dict[str, list[str]], headers: dict[str, str],
+               body: Any) -> tuple[int, Any]:
+        if path == "/version":
+            return 200, {"major": "1", "minor": "29", "gitVersion": "v1.29.0-fake", "platform": "linux/amd64"}
+        m = _CORE.match(path) or _GROUP.match(path)
+        if not m:
+            raise ApiError(404, "NotFound", f"the server could not find the requested resource ({path})")
+        d = m.groupdict()
+        group, version, ns, plural = d.get("group") or "", d["version"], d["ns"] or "", d["plural"]
+        name, sub = d.get("name"), d.get("sub")
+        if "watch" in query and query["watch"][0] in ("true", "1"):
+            raise ApiError(400, "BadRequest", "watch is not supported by this fake")
+        ctype = headers.get("content-type", "").split(";")[0].strip()
+        with self._lock:
+            if name is None:
+                if method == "GET":
+                    return 200, self._list(group, version, ns, plural, query)
+                if method == "POST":
+                    return self._create(group, version, ns, plural, body, query)
+                raise ApiError(405, "MethodNotAllowed", f"{method} is not allowed on a collection")
+            key: Key = (group, version, ns, plural, name)
+            if sub == "scale" and plural == "deployments":
+                return self._scale(key, method, ctype, body)
+            if sub == "status":
+                return self._status(key, method, ctype, body)
+            if sub == "eviction" and plural == "pods" and method == "POST":
+                if key not in self.objects:
+                    raise self._not_found(key)
+                del self.objects[key]
+                return 201, {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}
+            if sub is not None:
+                raise ApiError(404, "NotFound", f"subresource {sub} of {plural} is not served by this fake")
+            if method == "GET":
+                if key not in self.objects:
+                    raise self._not_found(key)
+                return 200, copy.deepcopy(self.objects[key])
+            if method == "PUT":
+                return self._replace(key, body)
+            if method == "PATCH":
+                return self._patch(key, ctype, body, query)
+            if method == "DELETE":
+                return self._delete(key)
+        raise ApiError(405, "MethodNotAllowed", f"{method} is not allowed")
+
+    def _list(self, group: str, version: str, ns: str, plural: str, query: dict[str, list[str]]) -> dict[str, Any]:
+        label_sel = (query.get("labelSelector") or [""])[0]
+        field_sel = (query.get("fieldSelector") or [""])[0]
+        items = []
+        for (g, v, o_ns, p, _), obj in sorted(self.objects.items()):
+            if g != group or v != version or p != plural or (ns and o_ns != ns):
+                continue
+            if not label_selector_matches(label_sel, obj.get("metadata", {}).get("labels") or {}):
+                continue
+            if not field_selector_matches(field_sel, obj):
+                continue
+            item = copy.deepcopy(obj)
+            if group in BUILTIN_GROUPS:  # typed lists omit kind/apiVersion on items; custom resources keep them
+                item.pop("kind", None)
+                item.pop("apiVersion", None)
+            items.append(item)
+        return {"kind": kind_of(plural) + "List", "apiVersion": api_version(group, version),
+                "metadata": {"resourceVersion": str(self._rv)}, "items": items}
+
+    def _create(self, group: str, version: str, ns: str, plural: str, body: Any,
+                query: dict[str, list[str]]) -> tuple[int, Any]:
+        if not isinstance(body, dict) or not (body.get("metadata") or {}).get("name"):
+            raise ApiError(422, "Invalid", f"{kind_of(plural)} is invalid: metadata.name: Required value: name is required")
+        key: Key = (group, version, ns, plural, body["metadata"]["name"])
+        if key in self.objects:
+            resource = f"{plural}.{group}" if group else plural
+            raise ApiError(409, "AlreadyExists", f'{resource} "{key[4]}" already exists',
+                           {"name": key[4], "kind": plural, **({"group": group} if group else {})})
+        manager = (query.get("fieldManager") or ["unknown"])[0]
+        return 201, copy.deepcopy(self._create_object(key, copy.deepcopy(body), manager=manager))
+
+    def _replace(self, key: Key, body: Any) -> tuple[int, Any]:
+        cur = self.objects.get(key)
+        if cur is None:
+            raise self._not_found(key)
+        rv = (body.get("metadata") or {}).get("resourceVersion")
+        if rv and rv != cur["metadata"]["resourceVersion"]:
+            raise ApiError(409, "Conflict", f'Operation cannot be fulfilled on {key[3]} "{key[4]}": the object has '
+                                            "been modified; please apply your changes to the latest version and try "
+                                            "again", {"name": key[4], "kind": key[3]})
+        return 200, copy.deepcopy(self._store(key, cur, copy.deepcopy(body)))
+
+    def _patch(self, key: Key, ctype: str, body: Any, query: dict[str, list[str]]) -> tuple[int, Any]:
+        if ctype == APPLY:
+            return self._apply(key, body, query)
+        cur = self.objects.get(key)
+        if cur is None:
+            raise self._not_found(key)
+        if ctype == MERGE:
+            after = merge_patch(cur, body)
+        elif ctype == STRATEGIC:
+            if key[0] not in BUILTIN_GROUPS:
+                raise ApiError(415, "UnsupportedMediaType", "strategic merge patch is not supported for custom "
+                                                            "resources")
+            after = strategic_merge(cur, body)
+        elif ctype == JSON_PATCH:
+            after = json_patch(cur, body if isinstance(body, list) else [])
+        else:
+            raise ApiError(415, "UnsupportedMediaType", f"the body of the request was in an unknown format ({ctype})")
+        return 200, copy.deepcopy(self._store(key, cur, after))
+
+    def _apply(self, key: Key, body: Any, query: dict[str, list[str]]) -> tuple[int, Any]:
+        manager = (query.get("fieldManager") or [""])[0]
+        if not manager:
+            raise ApiError(422, "Invalid", 'PatchOptions.meta.k8s.io "" is invalid: fieldManager: Required value: '
+                                           "is required for apply patch")
+        if not isinstance(body, dict):
+            raise ApiError(400, "BadRequest", "the apply patch must be an object")
+        force = (query.get("force") or ["false"])[0] in ("true", "True", "1")
+        cur = self.objects.get(key)
+        if cur is None:
+            return 201, copy.deepcopy(self._create_object(key, copy.deepcopy(body), manager=manager, applied=True))
+        applied = _leaves(body)
+        owners = self.owners.setdefault(key, {})
+        conflicts = []
+        for path, value in applied.items():
+            if _get_path(cur, path) == value:
+                continue
+            for other, fields in owners.items():
+                if other != manager and path in fields:
+                    conflicts.append((other, path))
+        if conflicts and not force:
+            desc = "; ".join(f'conflict with "{o}": .{".".join(p)}' for o, p in conflicts)
+            raise ApiError(409, "Conflict", f"Apply failed with {len(conflicts)} conflict(s): {desc}",
+                           {"causes": [{"reason": "FieldManagerConflict", "message": f'conflict with "{o}"',
+                                        "field": "." + ".".join(p)} for o, p in conflicts]})
+        after = copy.deepcopy(cur)
+        before_owned = owners.get(manager, set())
+        for path in before_owned - set(applied):
+            if not any(path in f for o, f in owners.items() if o != manager):
+                _del_path(after, path)
+        for path, value in applied.items():
+            _set_path(after, path, value)
+        for other, fields in owners.items():
+            if other != manager:
+                fields -= set(applied)
+        owners[manager] = set(applied)
+        return 200, copy.deepcopy(self._store(key, cur, after))
+
+    def _delete(self, key: Key) -> tuple[int, Any]:
+        cur = self.objects.pop(key, None)
+        if cur is None:
+            raise self._not_found(key)
+        self.owners.pop(key, None)
+        if key[3] in RETURNS_OBJECT_ON_DELETE:
+            return 200, copy.deepcopy(cur)
+        details = {"name": key[4], "kind": key[3], "uid": cur["metadata"]["uid"], **({"group": key[0]} if key[0] else {})}
+        return 200, {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "details": details}
+
+    def _scale(self, key: Key, method: str, ctype: str, body: Any) -> tuple[int, Any]:
+        cur = self.objects.get(key)
+        if cur is None:
+            raise self._not_found(key)
+        if method in ("PUT", "PATCH"):
+            if method == "PATCH" and ctype == JSON_PATCH:
+                scale = json_patch(self._scale_view(cur), body if isinstance(body, list) else [])
+            else:
+                scale = merge_patch(self._scale_view(cur), body) if method == "PATCH" else body
+            replicas = (scale.get("spec") or {}).get("replicas")
+            if not isinstance(replicas, int) or replicas < 0:
+                raise ApiError(422, "Invalid", f'Scale.autoscaling "{key[4]}" is invalid: spec.replicas: Invalid value')
+            after = copy.deepcopy(cur)
+            after.setdefault("spec", {})["replicas"] = replicas
+            cur = self._store(key, cur, after)
+        elif method != "GET":
+            raise ApiError(405, "MethodNotAllowed", f"{method} is not allowed on scale")
+        return 200, self._scale_view(cur)
+
+    @staticmethod
+    def _scale_view(dep: dict[str, Any]) -> dict[str, Any]:
+        meta = dep["metadata"]
+        labels = ((dep.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
+        return {"kind": "Scale", "apiVersion": "autoscaling/v1",
+                "metadata": {k: meta[k] for k in ("name", "namespace", "uid", "resourceVersion", "creationTimestamp")
+                             if k in meta},
+                "spec": {"replicas": (dep.get("spec") or {}).get("replicas", 1)},
+                "status": {"replicas": (dep.get("status") or {}).get("replicas", 0),
+                           "selector": ",".join(f"{k}={v}" for k, v in sorted(labels.items()))}}
+
+    def _status(self, key: Key, method: str, ctype: str, body: Any) -> tuple[int, Any]:
+        cur = self.objects.get(key)
+        if cur is None:
+            raise self._not_found(key)
+        if method == "GET":
+            return 200, copy.deepcopy(cur)
+        after = copy.deepcopy(cur)
+        if method == "PUT":
+            after["status"] = copy.deepcopy((body or {}).get("status"))
+        elif method == "PATCH":
+            patched = merge_patch(cur, body) if ctype != JSON_PATCH else json_patch(cur, body)
+            after["status"] = patched.get("status")
+        else:
+            raise ApiError(405, "MethodNotAllowed", f"{method} is not allowed on status")
+        self.objects[key] = after
+        after["metadata"]["resourceVersion"] = self._next_rv()
+        return 200, copy.deepcopy(after)
+
+    def _fault_for(self, method: str, path: str) -> Fault | None:
+        with self._lock:
+            for f in self._faults:
+                if f.method == method and f.path.search(path) and f.times > 0:
+                    f.times -= 1
+                    if f.times == 0:
+                        self._faults.remove(f)
+                    return f
+        return None
+
+
+class _Handler(BaseHTTPRequestHandler):
+    owner: FakeKube
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def _serve(self, method: str) -> None:
+        fake = self.owner
+        parts = urlsplit(self.path)
+        path = unquote(parts.path)
+        query = parse_qs(parts.query, keep_blank_values=True)
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        length = int(headers.get("content-length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        text = raw.decode("utf-8", errors="replace")
+        body: Any = None
+        if text:
+            try:
+                body = json.loads(text)
+            except ValueError:
+                body = text
+        rec = Recorded(method, path, query, headers, body, time.monotonic())
+        with fake._lock:
+            fake.requests.append(rec)
+        status: int
+        payload: Any
+        if fake.token is not None and headers.get("authorization") != f"Bearer {fake.token}":
+            status, payload = 401, ApiError(401, "Unauthorized", "Unauthorized").body()
+        elif (fault := fake._fault_for(method, path)) is not None:
+            status, payload = fault.status, ApiError(fault.status, fault.reason, fault.message).body()
+        else:
+            try:
+                status, payload = fake.handle(method, path, query, headers, body)
+            except ApiError as exc:
+                status, payload = exc.status, exc.body()
+            except Exception as exc:  # a bug in the fake must show as a 500, not a hung client
+                status, payload = 500, ApiError(500, "InternalError", f"fake: {exc!r}").body()
+        rec.status = status
+        data = json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_GET(self) -> None:
+        self._serve("GET")
+
+    def do_POST(self) -> None:
+        self._serve("POST")
+
+    def do_PUT(self) -> None:
+        self._serve("PUT")
+
+    def do_PATCH(self) -> None:
+        self._serve("PATCH")
+
+    def do_DELETE(self) -> None:
+        self._serve("DELETE")

@@ -1,0 +1,138 @@
+"""PrometheusRule apply and prune through the real `kubernetes` client, against the fake API server."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+from sre.config import load_config
+from sre.provision.prometheus import apply_kubernetes, desired_files, plan_kubernetes
+from sre.rules.render import HASH_ANNOTATION, MANAGED_LABEL, prometheusrule_objects
+from tests.cli import sre
+from tests.fakes.kube import FakeKube
+
+ROOT = Path(__file__).parents[2]
+NS = "monitoring"
+GROUP, VERSION, PLURAL = "monitoring.coreos.com", "v1", "prometheusrules"
+TOKEN = "fake-kube-token"
+
+
+@pytest.fixture
+def kube() -> Iterator[FakeKube]:
+    with FakeKube(token=TOKEN) as fake:
+        yield fake
+
+
+@pytest.fixture
+def config_path(kube: FakeKube, tmp_path: Path) -> Path:
+    token_file = tmp_path / "token"
+    token_file.write_text(TOKEN + "\n")
+    path = tmp_path / "sre.yaml"
+    path.write_text(yaml.safe_dump({
+        "state": {"dir": str(tmp_path / "state")},
+        "kubernetes": {"host": kube.url, "token": {"file": str(token_file)}},
+        "alerts": {"prometheusrule_namespace": NS, "prometheusrule_labels": {"release": "kube-prometheus-stack"},
+                   "source_dir": str(ROOT / "alerts")},
+    }))
+    return path
+
+
+def _rule(name: str, labels: dict[str, str]) -> dict[str, object]:
+    return {"apiVersion": f"{GROUP}/{VERSION}", "kind": "PrometheusRule",
+            "metadata": {"name": name, "namespace": NS, "labels": labels},
+            "spec": {"groups": [{"name": name, "rules": [{"record": "x:y", "expr": "vector(1)"}]}]}}
+
+
+def test_apply_creates_by_server_side_apply_and_prunes_only_owned(kube: FakeKube, config_path: Path) -> None:
+    kube.put(_rule("hand-made", {"team": "db"}))
+    kube.put(_rule("helm-made", {MANAGED_LABEL: "Helm"}))
+    kube.put(_rule("sre-retired", {MANAGED_LABEL: "sre", "release": "kube-prometheus-stack"}))
+    kube.clear_requests()
+
+    proc = sre("alerts", "apply", "--target", "kubernetes", "--prune", "--config", str(config_path),
+               "--output", "json")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    (result,) = json.loads(proc.stdout)["results"]
+
+    files = desired_files(ROOT / "alerts", load_config(config_path).alerts.runbook_base_url)
+    want = prometheusrule_objects(files, namespace=NS, labels={"release": "kube-prometheus-stack"})
+    assert sorted(result["written"]) == sorted(o["metadata"]["name"] for o in want)
+    assert result["deleted"] == ["sre-retired"]
+
+    patches = kube.requests_to("PATCH", "/prometheusrules/")
+    assert len(patches) == len(want)
+    for req in patches:
+        assert req.content_type == "application/apply-patch+yaml"
+        assert req.param("fieldManager") == "sre" and req.param("force") == "true"
+        assert req.headers["authorization"] == f"Bearer {TOKEN}"
+    lists = kube.requests_to("GET", f"/namespaces/{NS}/prometheusrules$")
+    assert [r.param("labelSelector") for r in lists] == [f"{MANAGED_LABEL}=sre"]
+    assert [r.path.rsplit("/", 1)[1] for r in kube.requests_to("DELETE")] == ["sre-retired"]
+
+    for obj in want:
+        live = kube.get(GROUP, VERSION, NS, PLURAL, obj["metadata"]["name"])
+        assert live is not None
+        assert live["spec"] == obj["spec"]
+        assert live["metadata"]["labels"] == {"release": "kube-prometheus-stack", MANAGED_LABEL: "sre"}
+        assert live["metadata"]["annotations"][HASH_ANNOTATION] == obj["metadata"]["annotations"][HASH_ANNOTATION]
+        assert [m["manager"] for m in live["metadata"]["managedFields"]] == ["sre"]
+    assert kube.get(GROUP, VERSION, NS, PLURAL, "hand-made") is not None
+    assert kube.get(GROUP, VERSION, NS, PLURAL, "helm-made") is not None
+    assert kube.get(GROUP, VERSION, NS, PLURAL, "sre-retired") is None
+
+
+def test_a_second_plan_is_one_list_call_and_sees_hand_edits(kube: FakeKube, config_path: Path) -> None:
+    from sre.adapters.kubernetes import api_client
+
+    cfg = load_config(config_path)
+    files = desired_files(ROOT / "alerts", cfg.alerts.runbook_base_url)
+    objs = prometheusrule_objects(files, namespace=NS, labels=cfg.alerts.prometheusrule_labels)
+    api = api_client(cfg)
+    apply_kubernetes(plan_kubernetes(objs, api, NS), api, NS)
+
+    kube.clear_requests()
+    again = plan_kubernetes(objs, api, NS, prune=True)
+    assert not again.has_changes and again.requests == 1
+    assert len(kube.requests) == 1
+
+    edited = kube.get(GROUP, VERSION, NS, PLURAL, "sre-api")
+    assert edited is not None
+    edited["spec"]["groups"][0]["rules"][0]["for"] = "1h"
+    kube.objects[("monitoring.coreos.com", "v1", NS, PLURAL, "sre-api")] = edited
+    drift = plan_kubernetes(objs, api, NS)
+    assert [(c.name, c.action.value) for c in drift.changes if c.action.value != "unchanged"] == [("sre-api", "drift")]
+    apply_kubernetes(drift, api, NS)
+    restored = kube.get(GROUP, VERSION, NS, PLURAL, "sre-api")
+    assert restored is not None and restored["spec"] == next(o for o in objs if o["metadata"]["name"] == "sre-api")["spec"]
+
+
+def test_plan_exit_code_and_unreachable_api(kube: FakeKube, config_path: Path, tmp_path: Path) -> None:
+    proc = sre("alerts", "plan", "--target", "kubernetes", "--exit-code", "--config", str(config_path))
+    assert proc.returncode == 1, proc.stderr
+    assert "create" in proc.stdout
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(config_path.read_text().replace(kube.url, "http://127.0.0.1:9"))
+    proc = sre("alerts", "plan", "--target", "kubernetes", "--config", str(bad))
+    assert proc.returncode == 2
+    assert "unreachable" in proc.stderr and "Traceback" not in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+
+    wrong_token = tmp_path / "wrong-token"
+    wrong_token.write_text("nope\n")
+    bad.write_text(config_path.read_text().replace(str(tmp_path / "token"), str(wrong_token)))
+    proc = sre("alerts", "plan", "--target", "kubernetes", "--config", str(bad))
+    assert proc.returncode == 2 and "401" in proc.stderr
+
+
+def test_objects_are_split_under_the_size_limit() -> None:
+    files = desired_files(ROOT / "alerts", "https://runbooks.example.com")
+    slo = [f for f in files if f.name == "slos-api.yaml"]
+    objs = prometheusrule_objects(slo, namespace=NS, labels={}, max_bytes=8 * 1024)
+    assert [o["metadata"]["name"] for o in objs] == ["sre-slos-api", "sre-slos-api-2"]
+    assert [g["name"] for o in objs for g in o["spec"]["groups"]] == [g["name"] for g in slo[0].data["groups"]]
+    assert all(len(json.dumps(o)) < 8 * 1024 for o in objs)
