@@ -6,6 +6,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,8 @@ from sre.config import SreConfig, load_config
 from sre.sandbox import Stack
 from sre.sandbox.postgres import PgPair, PgServer
 from sre.store import Store, open_store
+
+EnvFactory = Callable[..., "DrillEnv"]
 
 
 def _secret(directory: Path, name: str, value: str) -> dict[str, str]:

@@ -34,6 +34,7 @@ from sre.checks.backup_integrity import StreamDigest, integrity_result
 from sre.checks.backup_layout import MANIFEST, Backup, Listing, list_backups, newest_wal, recorded_checksum
 from sre.checks.backup_take import backup_config, take_backup
 from sre.checks.basebackup import is_tar, materialize
+from sre.checks.humanize import human_bytes, human_seconds
 from sre.checks.pg_client import cluster_of, source_dsn
 from sre.checks.restore import (
     Background,
@@ -106,8 +107,8 @@ def freshness(cfg: SreConfig, backup_name: str, *, s3: S3Client | None = None, l
         observed.update(newest=newest.key, taken_at=newest.taken_at.isoformat(), time_source=newest.time_source,
                         age_seconds=round(age, 1))
         if age > max_age:
-            problems.append(f"newest backup {newest.name} is {_human(age)} old, older than the "
-                            f"{'RPO' if bcfg.max_age is None else 'max_age'} of {_human(max_age)}")
+            problems.append(f"newest backup {newest.name} is {human_seconds(age)} old, older than the "
+                            f"{'RPO' if bcfg.max_age is None else 'max_age'} of {human_seconds(max_age)}")
     if bcfg.wal_prefix:
         seg = newest_wal(s3, bcfg.bucket, bcfg.wal_prefix)
         if seg is None:
@@ -116,13 +117,13 @@ def freshness(cfg: SreConfig, backup_name: str, *, s3: S3Client | None = None, l
             wal_age = (now - seg.last_modified).total_seconds()
             observed.update(wal_newest=seg.key, wal_age_seconds=round(wal_age, 1))
             if wal_age > rpo:
-                problems.append(f"newest WAL segment is {_human(wal_age)} old, older than the RPO of {_human(rpo)}")
+                problems.append(f"newest WAL segment is {human_seconds(wal_age)} old, older than the RPO of {human_seconds(rpo)}")
     if problems:
         return CheckResult("backup.freshness", backup_name, "fail", observed, "; ".join(problems))
     assert newest is not None
-    msg = f"newest backup {newest.name} is {_human(observed['age_seconds'])} old (max {_human(max_age)})"
+    msg = f"newest backup {newest.name} is {human_seconds(observed['age_seconds'])} old (max {human_seconds(max_age)})"
     if "wal_age_seconds" in observed:
-        msg += f"; newest WAL segment {_human(observed['wal_age_seconds'])} old"
+        msg += f"; newest WAL segment {human_seconds(observed['wal_age_seconds'])} old"
     return CheckResult("backup.freshness", backup_name, "ok", observed, msg)
 
 
@@ -157,7 +158,7 @@ def completeness(cfg: SreConfig, backup_name: str, *, s3: S3Client | None = None
             problems.append(f"base.tar missing from base backup {newest.name}")
     if problems:
         return CheckResult("backup.completeness", backup_name, "fail", observed, "; ".join(problems))
-    msg = f"{len(listing.backups)} backup(s); newest {newest.name} {_size(newest.size)}"
+    msg = f"{len(listing.backups)} backup(s); newest {newest.name} {human_bytes(newest.size)}"
     if previous is not None:
         msg += f" ({observed['size_ratio']:.0%} of the previous)"
     if bcfg.format == "basebackup":
@@ -468,26 +469,3 @@ def sandbox_step(stack: Stack, cfg: SreConfig, console: Console) -> list[str]:
     from sre.checks.backup_sandbox import prepare
 
     return prepare(stack, cfg, console)
-
-
-# ---------------------------------------------------------------- formatting
-
-
-def _human(seconds: float) -> str:
-    s = abs(seconds)
-    if s < 120:
-        return f"{seconds:.0f}s"
-    if s < 7200:
-        return f"{seconds / 60:.0f}m"
-    if s < 172800:
-        return f"{seconds / 3600:.1f}h"
-    return f"{seconds / 86400:.1f}d"
-
-
-def _size(n: int) -> str:
-    size = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if size < 1024:
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{size:.1f} TiB"

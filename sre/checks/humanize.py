@@ -23,4 +23,6 @@ def human_seconds(s: float | None) -> str:
         return f"{s:.0f} s"
     if s < 7200:
         return f"{s / 60:.1f} min"
-    return f"{s / 3600:.1f} h"
+    if s < 172800:
+        return f"{s / 3600:.1f} h"
+    return f"{s / 86400:.1f} d"

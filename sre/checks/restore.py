@@ -34,6 +34,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from sre.checks.pg_client import child_env, connect, pg_binary, split_dsn, with_dbname
 from sre.errors import SreError
+from sre.sandbox.procs import pid_alive
 from sre.telemetry import get_logger
 
 if TYPE_CHECKING:
@@ -310,7 +311,7 @@ def reap_stale(scratch_dir: Path) -> list[Path]:
         return reaped
     for root in candidates:
         m = re.match(rf"{SCRATCH_PREFIX}(\d+)-", root.name)
-        if m is None or _pid_alive(int(m.group(1))):
+        if m is None or pid_alive(int(m.group(1))):
             continue
         pidfile = root / "data" / "postmaster.pid"
         with contextlib.suppress(OSError, ValueError, IndexError):
@@ -323,15 +324,6 @@ def reap_stale(scratch_dir: Path) -> list[Path]:
         log.warning("removed a scratch PostgreSQL left by process %s: %s", m.group(1), root)
     return reaped
 
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _is_postgres_of(pid: int, datadir: Path) -> bool:
@@ -346,7 +338,7 @@ def _wait_gone(pid: int, timeout: float) -> None:
     from sre.sandbox.procs import wait_until
 
     with contextlib.suppress(TimeoutError):
-        wait_until(lambda: not _pid_alive(pid), timeout=timeout, what=f"process {pid} gone")
+        wait_until(lambda: not pid_alive(pid), timeout=timeout, what=f"process {pid} gone")
 
 
 def open_scratch(restore: BackupRestore, database: str) -> ScratchInstance | ScratchDatabase:

@@ -18,6 +18,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 
 from sre.errors import CheckFailed
+from sre.sandbox.procs import pid_alive
 from sre.store.base import utcnow
 from sre.store.drills import DrillLock
 
@@ -31,15 +32,6 @@ LEASE = timedelta(minutes=15)
 class DrillBusy(CheckFailed):
     """Another drill holds the lock."""
 
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 @dataclass
@@ -61,7 +53,7 @@ class Lease:
 def _stale(row: DrillLock, now: datetime) -> bool:
     if row.expires <= now:
         return True
-    return row.host == socket.gethostname() and not _pid_alive(row.pid)
+    return row.host == socket.gethostname() and not pid_alive(row.pid)
 
 
 def acquire(store: Store, drill_id: int, scope: str = SCOPE) -> Lease:

@@ -67,6 +67,17 @@ def wait_until(
         time.sleep(interval)
 
 
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this PID exists (ours or another user's)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def find_binary(name: str, *extra_dirs: str) -> str | None:
     for d in extra_dirs:
         p = Path(d) / name

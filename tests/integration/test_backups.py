@@ -91,7 +91,7 @@ def test_backup_older_than_rpo_fails_freshness(backup_env: MakeEnv) -> None:
         env.s3.delete_object(Bucket=env.bucket, Key=taken["key"] + suffix)
     result = freshness(env.cfg, "main")
     assert result.status == "fail"
-    assert "older than the RPO of 5m" in result.message
+    assert "older than the RPO of 5.0 min" in result.message
     assert 7100 < result.observed["age_seconds"] < 7300
     assert REGISTRY.get_sample_value("sre_backup_age_seconds", {"cluster": "main"}) is not None
     # And with the backup's own max_age (a daily dump under a WAL-based RPO), the same age passes.

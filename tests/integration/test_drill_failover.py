@@ -4,22 +4,19 @@ moto's Route 53, the fake Kubernetes API; RTO and RPO from the canary's acknowle
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from prometheus_client import REGISTRY
 
 from sre.drills.failover import DrillRequest, FailoverDrill, run_drill
-from sre.sandbox import Stack
 from sre.sandbox.procs import wait_until
-from tests.drill_env import DrillEnv, assert_topology, start_drill_env, streaming
+from tests.drill_env import EnvFactory, assert_topology, streaming
 from tests.fakes.kube import FakeKube
 
 pytestmark = pytest.mark.slow
 
-EnvFactory = Callable[..., DrillEnv]
 # The standby region runs small until it takes over; a drill scales it to production size.
 DEPLOYMENTS = {"eu-west-1": {"messaging-euw1/api": 4, "messaging-euw1/ws-gateway": 3},
                "us-east-1": {"messaging-use1/api": 4, "messaging-use1/ws-gateway": 3}}
@@ -35,20 +32,6 @@ def kube() -> Iterator[FakeKube]:
                           "spec": {"replicas": replicas if name == "api" else replicas - 1,
                                    "selector": {"matchLabels": {"app": name}}}})
         yield fake
-
-
-@pytest.fixture
-def drill_env(sandbox: Stack) -> Iterator[EnvFactory]:
-    envs: list[DrillEnv] = []
-
-    def make(**kwargs: Any) -> DrillEnv:
-        env = start_drill_env(sandbox, **kwargs)
-        envs.append(env)
-        return env
-
-    yield make
-    for env in envs:
-        env.stop()
 
 
 def test_planned_drill_end_to_end(drill_env: EnvFactory, kube: FakeKube) -> None:

@@ -7,7 +7,7 @@ import json
 import signal
 import subprocess
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -16,29 +16,13 @@ import pytest
 from sre.adapters.dns import Route53, route53_client
 from sre.drills.failover import DrillRequest, FailoverDrill, run_drill
 from sre.drills.history import get_from
-from sre.sandbox import Stack
 from tests.cli import SRE, sre
-from tests.drill_env import DrillEnv, assert_topology, start_drill_env, streaming, writable
+from tests.drill_env import DrillEnv, EnvFactory, assert_topology, streaming, writable
 from tests.fakes.kube import FakeKube
 
 pytestmark = pytest.mark.slow
 
-EnvFactory = Callable[..., DrillEnv]
 DRILL = ["drill", "failover", "--from", "us-east-1", "--to", "eu-west-1", "--execute"]
-
-
-@pytest.fixture
-def drill_env(sandbox: Stack) -> Iterator[EnvFactory]:
-    envs: list[DrillEnv] = []
-
-    def make(**kwargs: Any) -> DrillEnv:
-        env = start_drill_env(sandbox, **kwargs)
-        envs.append(env)
-        return env
-
-    yield make
-    for env in envs:
-        env.stop()
 
 
 class Gate:
