@@ -451,7 +451,8 @@ class AlertsConfig(_Model):
     rules_dir: Path | None = Field(None, description="Directory a Prometheus reads rule files from (plan/apply).")
     prometheusrule_labels: dict[str, str] = Field(default_factory=lambda: {"release": "kube-prometheus-stack"})
     prometheusrule_namespace: str = Field("monitoring", description="Namespace of the PrometheusRule objects.")
-    source_dir: Path = Field(Path("alerts"), description="The rules tree: rule groups, slos/, tests/ (runbooks: "
+    source_dir: Path | None = Field(None, description="The rules tree: rule groups, slos/, tests/ (default: the "
+                                    "alerts/ directory shipped with sre; runbooks: "
                              "remediation.runbooks_dir, default runbooks/).")
 
 

@@ -19,11 +19,11 @@ app = typer.Typer(no_args_is_help=True)
 
 AlertsDirOpt = Annotated[
     Path | None,
-    typer.Option("--alerts-dir", help="The rules tree (default: alerts.source_dir, i.e. ./alerts).", show_default=False),
+    typer.Option("--alerts-dir", help="The rules tree (default: alerts.source_dir, else the shipped alerts/).", show_default=False),
 ]
 RunbooksDirOpt = Annotated[
     Path | None,
-    typer.Option("--runbooks-dir", help="The runbooks (default: remediation.runbooks_dir, else ./runbooks).",
+    typer.Option("--runbooks-dir", help="The runbooks (default: remediation.runbooks_dir, else the shipped runbooks/).",
                  show_default=False),
 ]
 PruneOpt = Annotated[bool, typer.Option("--prune", help="Also delete rule files / PrometheusRules that sre wrote "
@@ -47,8 +47,9 @@ TargetOpt = Annotated[Target, typer.Option("--target", help="rules-dir: the dire
 
 
 def _dirs(cfg: SreConfig, alerts_dir: Path | None, runbooks_dir: Path | None) -> tuple[Path, Path]:
-    return (alerts_dir or cfg.alerts.source_dir,
-            runbooks_dir or cfg.remediation.runbooks_dir or Path("runbooks"))
+    from sre import content
+
+    return alerts_dir or content.alerts_dir(cfg), runbooks_dir or content.runbooks_dir(cfg)
 
 
 @app.command()

@@ -143,6 +143,7 @@ def list_(
     """The backups in each set's bucket, newest last, with time, age and size (one paged listing each)."""
     from sre.adapters import s3 as s3a
     from sre.checks.backup_layout import list_backups
+    from sre.checks.humanize import human_seconds
 
     cfg = load(config)
     s3 = s3a.client(cfg.aws)
@@ -154,7 +155,7 @@ def list_(
         data[name] = {"bucket": bcfg.bucket, "prefix": bcfg.prefix, "objects_listed": listing.objects,
                       "backups": [{**b.summary(), "age_seconds": round(b.age_seconds(), 1)} for b in listing.backups]}
         for b in listing.backups:
-            rows.append([name, b.name, b.taken_at.strftime("%Y-%m-%d %H:%M:%SZ"), _age(b.age_seconds()), b.size,
+            rows.append([name, b.name, b.taken_at.strftime("%Y-%m-%d %H:%M:%SZ"), human_seconds(b.age_seconds()), b.size,
                          len(b.objects), f"s3://{bcfg.bucket}/{b.key}"])
 
     def show(c):  # type: ignore[no-untyped-def]
@@ -170,12 +171,6 @@ def _phases(update: Callable[[str, str, int, int | None], None], name: str) -> C
         update(name, phase, done, total)
 
     return step
-
-
-def _age(seconds: float) -> str:
-    from sre.checks.backups import _human
-
-    return _human(seconds)
 
 
 @app.command()

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sre.content import content_dir
 from sre.errors import UsageError
 from sre.provision.plan import MANAGED_BY, content_hash
 
@@ -39,12 +40,8 @@ _UID_OK = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
 SERVER_FIELDS = ("id", "version", "iteration", "__inputs", "__requires", "__elements")
 
 
-def project_root() -> Path:
-    return Path(__file__).resolve().parents[2]
-
-
 def default_dir() -> Path:
-    return project_root() / "dashboards"
+    return content_dir("dashboards")
 
 
 @dataclass(frozen=True)

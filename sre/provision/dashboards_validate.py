@@ -21,7 +21,8 @@ from typing import Any
 
 import yaml
 
-from sre.provision.dashboards import Desired, Sources, project_root
+from sre.content import content_dir
+from sre.provision.dashboards import Desired, Sources
 
 # Metric names of the exporters the platform runs. Used only until alerts/README.md lists
 # them: then that file is the one list (see exporter_metrics()).
@@ -96,7 +97,7 @@ _SUFFIXES = {
 def service_metrics(package_dir: Path | None = None) -> set[str]:
     """Series names this service exposes: the fixed list plus what its code declares."""
     names = set(SERVICE_METRICS)
-    root = package_dir or project_root() / "sre"
+    root = package_dir or content_dir("sre")
     for path in root.rglob("*.py"):
         try:
             text = path.read_text()
@@ -125,7 +126,7 @@ def exporter_metrics(alerts_dir: Path | None = None) -> tuple[set[str], str]:
     Once alerts/README.md exists it decides which exporters run: the metric names it quotes
     (`like_this`), plus the built-in names of each exporter it mentions.
     """
-    readme = (alerts_dir or project_root() / "alerts") / "README.md"
+    readme = (alerts_dir or content_dir("alerts")) / "README.md"
     if not readme.is_file():
         return {m for names in EXPORTER_METRICS.values() for m in names}, "built-in exporter list"
     text = readme.read_text()
@@ -339,8 +340,8 @@ def validate(sources: Sources, *, alerts_dir: Path | None = None, runbooks_dir: 
              package_dir: Path | None = None) -> Report:
     from sre.provision.dashkit import read_rules
 
-    alerts_dir = alerts_dir or project_root() / "alerts"
-    runbooks_dir = runbooks_dir or project_root() / "runbooks"
+    alerts_dir = alerts_dir or content_dir("alerts")
+    runbooks_dir = runbooks_dir or content_dir("runbooks")
     alert_rules, records, _ = read_rules(alerts_dir)
     exporters, exporter_source = exporter_metrics(alerts_dir)
     own = service_metrics(package_dir)

@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sre.provision.dashboards import DATASOURCE_VAR, project_root, to_json
+from sre.content import content_dir
+from sre.provision.dashboards import DATASOURCE_VAR, to_json
 
 if TYPE_CHECKING:
     from sre.config import SreConfig
@@ -90,7 +91,7 @@ class Context:
 
     @classmethod
     def from_project(cls, cfg: SreConfig | None = None, alerts_dir: Path | None = None) -> Context:
-        alerts_dir = alerts_dir or project_root() / "alerts"
+        alerts_dir = alerts_dir or content_dir("alerts")
         ctx = cls()
         if cfg is not None:
             ctx.runbook_base_url = cfg.alerts.runbook_base_url.rstrip("/")

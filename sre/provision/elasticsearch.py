@@ -262,7 +262,9 @@ def field_types(mappings: dict[str, Any], prefix: str = "") -> dict[str, str]:
 
 def default_dir() -> Path:
     """The elk/ directory shipped beside the package (source checkout and container image)."""
-    return Path(__file__).resolve().parents[2] / "elk"
+    from sre.content import content_dir
+
+    return content_dir("elk")
 
 
 def _read(path: Path) -> Any:

@@ -399,8 +399,9 @@ def desired_files(alerts_dir: Path, runbook_base_url: str) -> list[RenderedFile]
 def sandbox_step(stack: Any, cfg: Any, console: Any) -> list[str]:
     """`sre up`: load the shipped rules into the sandbox Prometheus, the way `sre alerts apply` does."""
     from sre.adapters.prometheus import PrometheusClient
+    from sre.content import alerts_dir as shipped_alerts
 
-    alerts_dir = cfg.alerts.source_dir
+    alerts_dir = shipped_alerts(cfg)
     if cfg.alerts.rules_dir is None or not Path(alerts_dir).is_dir():
         return [f"alerts: no rules tree at {alerts_dir}; nothing loaded into Prometheus"]
     files = desired_files(Path(alerts_dir), cfg.alerts.runbook_base_url)
