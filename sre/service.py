@@ -51,6 +51,7 @@ def run_uvicorn(app: FastAPI, host: str, port: int, graceful_timeout: int = 30) 
     scheduler and workers. A requested shutdown that completed exits 0 (uvicorn would re-raise
     the signal, turning a clean stop into a death by signal)."""
     import contextlib
+    import gc
 
     import uvicorn
 
@@ -63,6 +64,10 @@ def run_uvicorn(app: FastAPI, host: str, port: int, graceful_timeout: int = 30) 
 
     config = uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False,
                             lifespan="on", timeout_graceful_shutdown=graceful_timeout)
+    # What startup built lives as long as the process: frozen, a full garbage collection no longer
+    # walks its ~100k objects (a pause of tens of milliseconds in the webhook's p99).
+    gc.collect()
+    gc.freeze()
     Server(config).run()
 
 

@@ -67,9 +67,8 @@ def create_app(cfg: SreConfig, store: Store, scheduler: JobScheduler | None = No
 
     from sre.api.routers import health, metrics, runs
 
-    app.include_router(health.router)
-    app.include_router(metrics.router)
-    app.include_router(runs.router)
+    # Feature routers first: the webhook is the hot path of an alert storm, and each route tried
+    # before the one that matches costs a few microseconds per request.
     for name in ROUTERS:
         import importlib
 
@@ -80,6 +79,9 @@ def create_app(cfg: SreConfig, store: Store, scheduler: JobScheduler | None = No
                 continue
             raise
         app.include_router(mod.router)
+    app.include_router(health.router)
+    app.include_router(metrics.router)
+    app.include_router(runs.router)
     return app
 
 

@@ -44,7 +44,15 @@ class InboxRow(Base):
     remediation_id: Mapped[int | None] = mapped_column(Integer)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
 
-    __table_args__ = (Index("ix_alert_inbox_state_id", "state", "id"),)
+    __table_args__ = (
+        # Only rows still to process: most rows are done (stored done, or processed) and need no
+        # index entry. Queries repeat `state <> 'done'` so SQLite sees it may use this index.
+        Index("ix_alert_inbox_state_id", "state", "id", sqlite_where=text("state <> 'done'"),
+              postgresql_where=text("state <> 'done'")),
+        # "Was this alert already seen resolved?" before any action; firing rows (most) skip it.
+        Index("ix_alert_inbox_resolved_fingerprint", "fingerprint", sqlite_where=text("status = 'resolved'"),
+              postgresql_where=text("status = 'resolved'")),
+    )
 
 
 class Remediation(Base):

@@ -40,7 +40,10 @@ def upgrade() -> None:
         sa.Column("remediation_id", sa.Integer),
         sa.Column("attempts", sa.Integer, nullable=False),
     )
-    op.create_index("ix_alert_inbox_state_id", "alert_inbox", ["state", "id"])
+    op.create_index("ix_alert_inbox_state_id", "alert_inbox", ["state", "id"],
+                    sqlite_where=sa.text("state <> 'done'"), postgresql_where=sa.text("state <> 'done'"))
+    op.create_index("ix_alert_inbox_resolved_fingerprint", "alert_inbox", ["fingerprint"],
+                    sqlite_where=sa.text("status = 'resolved'"), postgresql_where=sa.text("status = 'resolved'"))
     op.create_table(
         "remediations",
         sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),

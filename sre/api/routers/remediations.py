@@ -1,0 +1,47 @@
+"""Remediation audit: every decision, newest first, and one decision with its timeline."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, Query, Request
+from sqlalchemy import select
+
+from sre.remediation import breaker
+from sre.remediation.audit import remediation_dict
+from sre.store.remediation import Remediation, RemediationEvent
+
+router = APIRouter(prefix="/api", tags=["remediation"])
+
+
+@router.get("/remediations")
+def list_remediations(request: Request, limit: int = Query(50, ge=1, le=1000), outcome: str | None = None,
+                      alertname: str | None = None, action: str | None = None) -> list[dict[str, Any]]:
+    with request.app.state.store.session() as s:
+        q = select(Remediation).order_by(Remediation.id.desc()).limit(limit)
+        if outcome:
+            q = q.where(Remediation.outcome == outcome)
+        if alertname:
+            q = q.where(Remediation.alertname == alertname)
+        if action:
+            q = q.where(Remediation.action == action)
+        return [remediation_dict(r) for r in s.scalars(q)]
+
+
+@router.get("/remediations/breaker")
+def breaker_status(request: Request) -> dict[str, Any]:
+    st = breaker.status(request.app.state.store, request.app.state.cfg.remediation.breaker)
+    return {"open": st.open, "opened_at": st.opened_at.isoformat() if st.opened_at else None, "reason": st.reason,
+            "reset_at": st.reset_at.isoformat() if st.reset_at else None, "reset_by": st.reset_by,
+            "actions_in_window": st.actions_in_window, "failures_in_window": st.failures_in_window}
+
+
+@router.get("/remediations/{remediation_id}")
+def show_remediation(request: Request, remediation_id: int) -> dict[str, Any]:
+    with request.app.state.store.session() as s:
+        r = s.get(Remediation, remediation_id)
+        if r is None:
+            raise HTTPException(404, f"no remediation {remediation_id}")
+        events = list(s.scalars(select(RemediationEvent).where(RemediationEvent.remediation_id == remediation_id)
+                                .order_by(RemediationEvent.id)))
+        return remediation_dict(r, events)

@@ -1,0 +1,1 @@
+"""Automated remediation: the alert inbox, routing to runbooks, guards, actions, verification, audit."""

@@ -1,0 +1,95 @@
+"""`sre remediation ...` and `sre alertmanager config` as a person runs them (subprocesses)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from sre.config import load_config
+from sre.remediation import breaker
+from sre.store import open_store
+from sre.store.base import utcnow
+from sre.store.remediation import Remediation
+from tests.remediation_support import write_runbook
+
+SRE = str(Path(sys.executable).parent / "sre")
+
+
+def _sre(*args: str, config: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([SRE, *args, "--config", str(config)], capture_output=True, text=True, timeout=60)
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Path:
+    (tmp_path / "token").write_text("tok-123456\n")
+    runbooks = tmp_path / "runbooks"
+    write_runbook(runbooks, "GatewayMemoryHigh")
+    write_runbook(runbooks, "OnlyDocs", remediation=False)
+    path = tmp_path / "sre.yaml"
+    path.write_text(yaml.safe_dump({
+        "state": {"dir": str(tmp_path / "state")},
+        "webhook": {"auth": "bearer", "token": {"file": str(tmp_path / "token")}, "max_body_bytes": "1MiB"},
+        "remediation": {"runbooks_dir": str(runbooks), "breaker": {"max_actions": 3, "max_failures": 2}},
+    }))
+    return path
+
+
+def test_list_show_and_breaker(config: Path) -> None:
+    cfg = load_config(config)
+    store = open_store(cfg)
+    with store.session() as s:
+        s.add(Remediation(fingerprint="f1", starts_at=utcnow(), alertname="GatewayMemoryHigh", labels={},
+                          runbook="GatewayMemoryHigh.md", action="kubernetes.rollout_restart",
+                          target="kubernetes/messaging/deployment/ws-gateway", params={}, outcome="skipped",
+                          guard="cooldown", reason="cooldown 1800s", state="done", acted=False, result={}))
+    listed = _sre("remediation", "list", "-o", "json", config=config)
+    assert listed.returncode == 0, listed.stderr
+    [row] = json.loads(listed.stdout)
+    assert (row["outcome"], row["guard"]) == ("skipped", "cooldown")
+    shown = _sre("remediation", "show", str(row["id"]), config=config)
+    assert shown.returncode == 0 and "cooldown 1800s" in shown.stdout
+    missing = _sre("remediation", "show", "999", config=config)
+    assert missing.returncode == 2 and "no remediation 999" in missing.stderr and "Traceback" not in missing.stderr
+
+    assert _sre("remediation", "breaker", "status", config=config).returncode == 0
+    with store.session() as s:
+        breaker.trip_if_needed(s, cfg.remediation.breaker.model_copy(update={"max_failures": 0}),
+                               before_action=False)
+    status = _sre("remediation", "breaker", "status", "-o", "json", config=config)
+    assert status.returncode == 1 and json.loads(status.stdout)["open"] is True
+    reset = _sre("remediation", "breaker", "reset", "--by", "alice", config=config)
+    assert reset.returncode == 0 and "closed" in reset.stdout
+    after = json.loads(_sre("remediation", "breaker", "status", "-o", "json", config=config).stdout)
+    assert after["open"] is False and after["reset_by"] == "alice"
+    store.dispose()
+
+
+def test_alertmanager_config_is_valid_for_alertmanager(config: Path, tmp_path: Path) -> None:
+    out = _sre("alertmanager", "config", "--url", "http://sre.ops.svc:8080/webhook/alertmanager",
+               "--credentials-file", "/etc/alertmanager/secrets/sre-token", config=config)
+    assert out.returncode == 0, out.stderr
+    doc = yaml.safe_load(out.stdout)
+    [receiver] = doc["receivers"]
+    [wh] = receiver["webhook_configs"]
+    assert wh["send_resolved"] is True and wh["max_alerts"] == 512
+    assert wh["http_config"]["authorization"] == {"type": "Bearer",
+                                                  "credentials_file": "/etc/alertmanager/secrets/sre-token"}
+    [route] = doc["route"]["routes"]
+    assert route["continue"] is True and route["matchers"] == ['alertname=~"GatewayMemoryHigh"']
+    amtool = shutil.which("amtool")
+    assert amtool, "amtool comes with the prometheus-alertmanager package (scripts/bootstrap)"
+    full = {"route": {"receiver": "default", **doc["route"]},
+            "receivers": [{"name": "default"}, *doc["receivers"]]}
+    path = tmp_path / "alertmanager.yml"
+    path.write_text(yaml.safe_dump(full))
+    check = subprocess.run([amtool, "check-config", str(path)], capture_output=True, text=True, timeout=30)
+    assert check.returncode == 0, check.stdout + check.stderr
+    as_json = json.loads(_sre("alertmanager", "config", "-o", "json", config=config).stdout)
+    assert as_json["receivers"][0]["webhook_configs"][0]["http_config"]["authorization"]["credentials_file"] == \
+        str(config.parent / "token")
