@@ -2,7 +2,7 @@
 
 Every request hands its rows to the writer and waits for the commit before answering, so an
 answered alert is on disk. The writer takes whatever requests are waiting, inserts all their rows
-with one executemany in one transaction and commits once: a storm costs a commit per batch, not
+in one transaction and commits once: a storm costs a commit per batch, not
 per request, SQLite never sees two writers fighting over its lock, and the event loop keeps
 parsing requests while the database works (the drivers release the GIL). A request's alerts
 commit together or not at all; when a batch fails, its requests are retried one by one so a
@@ -16,6 +16,7 @@ more than the insert (docs/decisions/webhook-inbox-group-commit.md). The ORM rea
 from __future__ import annotations
 
 import asyncio
+import functools
 import queue
 import threading
 from collections.abc import Callable
@@ -46,7 +47,17 @@ SQLITE_AUTOCHECKPOINT = 1000  # SQLite's default, restored on the writer's conne
 
 _COLUMNS = ("received_at, fingerprint, status, alertname, starts_at, ends_at, labels, annotations, "
             "generator_url, group_key, receiver, state, processed_at, outcome, attempts")
-SQLITE_INSERT = f"INSERT INTO alert_inbox ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+# SQLite: one multi-row INSERT per chunk rather than executemany. The driver releases the GIL
+# around each statement step; executemany steps once per row, so under a storm the writer and the
+# event loop traded the GIL a hundred times per group. SQLite allows 32,766 parameters a statement.
+_SQLITE_ROW = "(" + ", ".join("?" * _COLUMNS.count(",") + "?") + ")"
+SQLITE_CHUNK_ROWS = 32766 // (_COLUMNS.count(",") + 1)
+
+
+@functools.lru_cache(maxsize=64)
+def sqlite_insert_many(n: int) -> str:
+    """A multi-row INSERT for `n` rows (cached: a storm repeats a few batch sizes)."""
+    return f"INSERT INTO alert_inbox ({_COLUMNS}) VALUES " + ", ".join([_SQLITE_ROW] * n)
 # PostgreSQL: COPY, one stream for the whole batch. An INSERT per row cost the server a parse, bind
 # and execute each; one INSERT ... SELECT over the group as a JSON array (split by the server)
 # saved client time but cost the server more, and the server shares the same cores.
@@ -67,7 +78,7 @@ def sqlite_time(value: datetime) -> str:
 
 def encode_rows(payload: WebhookPayload, *, sqlite: bool,
                 unrouted: Callable[[str], str | None] = _no_route) -> list[tuple[Any, ...]]:
-    """One row per alert of the group, as parameters of SQLITE_INSERT or a row of POSTGRES_COPY.
+    """One row per alert of the group, as parameters of sqlite_insert_many or a row of POSTGRES_COPY.
 
     A firing alert's endsAt is Go's zero time (0001-01-01): stored as no end. `unrouted(alertname)`
     names the outcome of a firing alert that needs no decision (no runbook automates it): such a
@@ -258,7 +269,10 @@ class InboxWriter:
         try:
             with conn.begin():
                 if self.sqlite:
-                    conn.exec_driver_sql(SQLITE_INSERT, rows)
+                    raw_sqlite: Any = conn.connection.driver_connection
+                    for i in range(0, len(rows), SQLITE_CHUNK_ROWS):
+                        chunk = rows[i:i + SQLITE_CHUNK_ROWS]
+                        raw_sqlite.execute(sqlite_insert_many(len(chunk)), [v for row in chunk for v in row])
                 else:
                     raw: Any = conn.connection.driver_connection
                     with raw.cursor() as cur, cur.copy(POSTGRES_COPY) as copy:
