@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib
+import shutil
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -86,9 +88,11 @@ def command(
         for n in notes:
             con.print(n)
         con.print("\nnext, in another terminal:")
-        for cmd in (f"export SRE_CONFIG={cfg_path}", "sre replicas check", "sre backup verify",
-                    "sre drill failover --from us-east-1 --to eu-west-1 --execute --failback",
-                    "sre alerts lint", "sre remediation list", f"open {stack.prometheus.url}/alerts"):
+        # The venv's sre when it is not the one on PATH (make run does not activate the venv).
+        sre_cmd = "sre" if shutil.which("sre") == str(Path(sys.argv[0]).resolve()) else sys.argv[0]
+        for cmd in (f"export SRE_CONFIG={cfg_path}", f"{sre_cmd} replicas check", f"{sre_cmd} backup verify",
+                    f"{sre_cmd} drill failover --from us-east-1 --to eu-west-1 --execute --failback",
+                    f"{sre_cmd} alerts lint", f"{sre_cmd} remediation list", f"open {stack.prometheus.url}/alerts"):
             con.print(f"  {cmd}")
         con.print("\nCtrl-C stops everything.\n")
 
