@@ -33,9 +33,11 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
+
+from tests.fakes.server import LoopbackServer
 
 DEFAULT_LIMIT = 1000
 MAX_LIMIT = 5000
@@ -97,7 +99,7 @@ class _Dashboard:
         return str(self.body.get("title", ""))
 
 
-class FakeGrafana:
+class FakeGrafana(LoopbackServer):
     """Start with `FakeGrafana().start()`; `url`, `requests`, `stop()`."""
 
     def __init__(self, tokens: dict[str, str] | None = None, users: dict[tuple[str, str], str] | None = None) -> None:
@@ -110,40 +112,18 @@ class FakeGrafana:
         self.faults: list[Fault] = []
         self._next_id = 1
         self._lock = threading.RLock()
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
-    def start(self) -> FakeGrafana:
+    thread_name = "fake-grafana"
+
+    def handler(self) -> type[_Handler]:
         fake = self
 
         class Handler(_Handler):
             grafana = fake
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name="fake-grafana", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    def __enter__(self) -> FakeGrafana:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def url(self) -> str:
-        assert self._server is not None, "start() first"
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        return Handler
 
     # ------------------------------------------------------------------ test helpers
 

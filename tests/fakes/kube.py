@@ -39,9 +39,11 @@ import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
+
+from tests.fakes.server import LoopbackServer
 
 Key = tuple[str, str, str, str, str]  # group, version, namespace ("" when cluster-scoped), plural, name
 
@@ -325,7 +327,7 @@ def _del_path(obj: dict[str, Any], path: tuple[str, ...]) -> None:
 # ---------------------------------------------------------------- the server
 
 
-class FakeKube:
+class FakeKube(LoopbackServer):
     """An in-memory Kubernetes API server: `with FakeKube() as kube: ... kube.url ...`."""
 
     def __init__(self, token: str | None = None, *, settle_deployments: bool = True) -> None:
@@ -337,39 +339,18 @@ class FakeKube:
         self._faults: list[Fault] = []
         self._rv = 1000
         self._lock = threading.RLock()
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
 
     # ------------------------------------------------------------ lifecycle
 
-    def start(self) -> FakeKube:
+    thread_name = "fake-kube"
+
+    def handler(self) -> type[_Handler]:
         fake = self
 
         class Handler(_Handler):
             owner = fake
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name="fake-kube", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    def __enter__(self) -> FakeKube:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def url(self) -> str:
-        assert self._server is not None, "start() the fake first"
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        return Handler
 
     # ------------------------------------------------------------ for tests
 
