@@ -34,15 +34,11 @@ def build_app(cfg: SreConfig, *, insecure_webhook: bool = False, with_scheduler:
     store = open_store(cfg)
     scheduler = JobScheduler(cfg, store) if with_scheduler else None
     extra: list[Any] = []
-    try:
-        from sre.remediation.worker import RemediationWorker
-    except ModuleNotFoundError:
-        pass
-    else:
-        extra.append(RemediationWorker(cfg, store))
-    from sre.drills.report import MetricsSync  # drills run by the CLI show in this service's /metrics
+    from sre.drills.report import MetricsSync
+    from sre.remediation.worker import RemediationWorker
 
-    extra.append(MetricsSync(store))
+    # MetricsSync: drills run by the CLI show in this service's /metrics.
+    extra.extend([RemediationWorker(cfg, store), MetricsSync(store)])
     return create_app(cfg, store, scheduler, insecure_webhook=insecure_webhook, extra_lifespan=extra)
 
 

@@ -23,7 +23,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-# noun -> (module, help). A module missing from the tree is skipped, so nouns land one by one.
+# noun -> (module, help). Modules are cheap to import: each imports its clients inside its commands.
 NOUNS: dict[str, tuple[str, str]] = {
     "up": ("sre.cli.up", "Run the service on embedded defaults with the local stack of real servers."),
     "serve": ("sre.cli.serve", "Run the long-lived service (webhook, API, scheduler)."),
@@ -42,12 +42,7 @@ NOUNS: dict[str, tuple[str, str]] = {
 
 def _register() -> None:
     for noun, (module, help_text) in NOUNS.items():
-        try:
-            mod = importlib.import_module(module)
-        except ModuleNotFoundError as exc:
-            if exc.name == module:
-                continue
-            raise
+        mod = importlib.import_module(module)
         command = getattr(mod, "command", None)
         if command is not None:  # a single command (up, serve)
             app.command(name=noun, help=help_text)(command)

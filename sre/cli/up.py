@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
 # Steps features add after the stack and config exist and before the service starts:
 # "module:function" taking (stack, cfg, console) and returning lines for the summary.
-# A module missing from the tree is skipped; a failing step is reported and `sre up` goes on.
+# A failing step is reported and `sre up` goes on.
 UP_STEPS: list[str] = [
     "sre.provision.prometheus:sandbox_step",
     "sre.checks.backups:sandbox_step",
@@ -29,10 +29,7 @@ def _run_steps(stack: Stack, cfg: SreConfig, console: Any) -> list[str]:
     notes: list[str] = []
     for ref in UP_STEPS:
         module, _, attr = ref.partition(":")
-        try:
-            fn = getattr(importlib.import_module(module), attr)
-        except (ModuleNotFoundError, AttributeError):
-            continue
+        fn = getattr(importlib.import_module(module), attr)
         try:
             notes.extend(fn(stack, cfg, console) or [])
         except Exception as exc:
