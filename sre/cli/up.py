@@ -43,8 +43,9 @@ def command(
     kubeconfig: Annotated[Path | None, typer.Option(
         help="A kubeconfig for remediation to act on; without one, Kubernetes actions run in dry-run.")] = None,
 ) -> None:
-    """Start the local stack (PostgreSQL primary+replica, Prometheus, Alertmanager, Redis pair, moto),
-    write its sre.yaml, and run the service against it until Ctrl-C."""
+    """Start the local stack (PostgreSQL primary+replica, Prometheus, Alertmanager, Redis pair, moto,
+    the exporters and the application simulator), write its sre.yaml, and run the service against
+    it until Ctrl-C."""
     from rich.table import Table
 
     from sre.cli._common import console as make_console

@@ -87,9 +87,13 @@ class Prometheus:
         entry_labels = {"job": job, **(labels or {})}
         if metrics_path != "/metrics":
             entry_labels["__metrics_path__"] = metrics_path
+        return self.set_target_groups(job, [{"targets": targets, "labels": entry_labels}])
+
+    def set_target_groups(self, job: str, groups: list[dict[str, Any]]) -> Path:
+        """Write job `job`'s file_sd groups, replaced atomically (Prometheus may read it any time)."""
         path = self.targets_dir / f"{job}.json"
         tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps([{"targets": targets, "labels": entry_labels}]))
+        tmp.write_text(json.dumps(groups))
         tmp.rename(path)
         return path
 

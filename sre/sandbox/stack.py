@@ -14,12 +14,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sre.sandbox.appsim import AppSim
+from sre.sandbox.exporters import Exporters, Probe
 from sre.sandbox.moto import Moto
 from sre.sandbox.postgres import PgPair, chown_for_postgres
 from sre.sandbox.prometheus import Alertmanager, Prometheus, new_alertmanager, new_prometheus
 from sre.sandbox.redis import RedisPair
 
-ALL = frozenset({"postgres", "prometheus", "alertmanager", "redis", "moto"})
+ALL = frozenset({"postgres", "prometheus", "alertmanager", "redis", "moto", "exporters", "appsim"})
 
 
 @dataclass
@@ -30,6 +32,8 @@ class Stack:
     alertmanager: Alertmanager | None = None
     redis: RedisPair | None = None
     moto: Moto | None = None
+    exporters: Exporters | None = None
+    appsim: AppSim | None = None
     timings: dict[str, float] = field(default_factory=dict)
     _stopped: bool = False
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -71,6 +75,8 @@ class Stack:
             tasks.append(timed("redis", lambda: setattr(stack, "redis", RedisPair.start(root / "redis"))))
         if "moto" in components:
             tasks.append(timed("moto", lambda: setattr(stack, "moto", Moto.start(root / "moto"))))
+        if "appsim" in components:
+            tasks.append(timed("appsim", lambda: setattr(stack, "appsim", AppSim.start(root / "appsim"))))
         try:
             with ThreadPoolExecutor(max_workers=len(tasks) or 1) as pool:
                 futures = [pool.submit(t) for t in tasks]
@@ -78,6 +84,11 @@ class Stack:
             first = next((e for e in errors if e is not None), None)
             if first is not None:
                 raise first
+            if stack.appsim and stack.prometheus:
+                stack.appsim.register(stack.prometheus)
+            if "exporters" in components:
+                # After the servers they export: each needs its server's port.
+                timed("exporters", stack.start_exporters)()
         except BaseException:
             stack.stop()
             raise
@@ -105,7 +116,21 @@ class Stack:
             out.append({"component": "moto (S3, Route 53)", "url": self.moto.url,
                         "pid": self.moto.process.pid if self.moto.process else None,
                         "log": str(self.moto.root / "moto.log")})
+        for extra in (self.exporters, self.appsim):
+            if extra is not None:
+                out.extend(extra.components())
         return out
+
+    def start_exporters(self) -> None:
+        self.exporters = Exporters.start(self.root / "exporters", postgres=self.postgres, redis=self.redis)
+        if self.appsim:  # the simulated public endpoint: blackbox_exporter reads its certificate
+            self.exporters.probes.append(Probe(self.appsim.tls_url, "https_expiry"))
+        if self.prometheus:
+            self.exporters.probes.append(Probe(f"{self.prometheus.url}/-/healthy"))
+            self.exporters.register(self.prometheus)
+            # Alertmanager's own metrics, for the meta rules (job="alertmanager").
+            if self.alertmanager:
+                self.prometheus.set_scrape_targets("alertmanager", [self.alertmanager.url.removeprefix("http://")])
 
     def pids(self) -> list[int]:
         return [c["pid"] for c in self.components() if c["pid"]]
@@ -117,7 +142,7 @@ class Stack:
                 return
             self._stopped = True
         errors: list[str] = []
-        for part in (self.prometheus, self.alertmanager, self.moto, self.redis, self.postgres):
+        for part in (self.prometheus, self.exporters, self.appsim, self.alertmanager, self.moto, self.redis, self.postgres):
             if part is None:
                 continue
             try:
