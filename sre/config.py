@@ -25,6 +25,7 @@ from pydantic import (
 )
 
 from sre.errors import UsageError
+from sre.redaction import register as register_secret
 
 CONFIG_ENV = "SRE_CONFIG"
 ENV_PREFIX = "SRE_"
@@ -108,17 +109,36 @@ class SecretRef(_Model):
         return f"env {self.env}" if self.env else f"file {self.file}"
 
     def resolve(self) -> SecretStr:
-        """Read the value now; raise ConfigError naming the reference, never the value."""
+        """Read the value now; raise ConfigError naming the reference, never the value.
+
+        Every value read is registered for redaction before anyone can log it."""
         if self.env is not None:
             value = os.environ.get(self.env)
             if value is None or value == "":
                 raise ConfigError([f"environment variable {self.env} is not set"])
-            return SecretStr(value)
-        assert self.file is not None
+        else:
+            assert self.file is not None
+            try:
+                value = self.file.read_text().rstrip("\r\n")
+            except OSError as exc:
+                raise ConfigError([f"secret file {self.file}: {exc.strerror or exc}"]) from None
+        register_secret(value)
+        return SecretStr(value)
+
+    def resolve_credential(self, key: str) -> SecretStr:
+        """A value callers must present (a token, a password): at least MIN_CREDENTIAL_BYTES long.
+
+        `key` names the config key in the error, never the value."""
         try:
-            return SecretStr(self.file.read_text().rstrip("\r\n"))
-        except OSError as exc:
-            raise ConfigError([f"secret file {self.file}: {exc.strerror or exc}"]) from None
+            value = self.resolve()
+        except ConfigError as exc:
+            raise ConfigError([f"{key}: {p}" for p in exc.problems]) from None
+        size = len(value.get_secret_value().strip().encode())
+        if size < MIN_CREDENTIAL_BYTES:
+            what = "is empty" if size == 0 else f"is {size} bytes long"
+            raise ConfigError([f"{key}: the credential in {self.describe()} {what}; "
+                               f"at least {MIN_CREDENTIAL_BYTES} bytes are needed (e.g. openssl rand -hex 32)"])
+        return value
 
 
 def _secret_ref(value: Any) -> Any:
@@ -130,6 +150,14 @@ def _secret_ref(value: Any) -> Any:
 
 
 Secret = Annotated[SecretRef, BeforeValidator(_secret_ref)]
+# Tokens and passwords the service checks: shorter ones (or empty files) refuse to start.
+MIN_CREDENTIAL_BYTES = 16
+_CREDENTIAL_KEYS = ("api.tokens.", "webhook.token", "webhook.password")
+
+
+def is_credential(key: str) -> bool:
+    """Whether the secret at config key `key` is one callers present to the service."""
+    return key.startswith(_CREDENTIAL_KEYS)
 
 # ---------------------------------------------------------------- inventory
 
@@ -191,6 +219,28 @@ class WebhookConfig(_Model):
         if self.auth == "basic" and (self.username is None or self.password is None):
             raise ValueError("auth basic needs username and password")
         return self
+
+
+class ApiTokens(_Model):
+    """Each role's tokens, as secret references. Several per role: add the new token, roll it out
+    to the callers, then remove the old one, with no window of refusals."""
+
+    webhook: list[Secret] = Field(
+        default_factory=list, description="Alertmanager posting alerts (besides webhook.token / webhook.password)."
+    )
+    read: list[Secret] = Field(default_factory=list, description="The /api/* reads (remediations, runs, drills).")
+    metrics: list[Secret] = Field(default_factory=list, description="Prometheus scraping /metrics.")
+    operate: list[Secret] = Field(default_factory=list, description="Endpoints that change something (none yet).")
+
+
+class ApiConfig(_Model):
+    """Who may call the HTTP API (docs/operations.md#security). /healthz and /readyz are open."""
+
+    tokens: ApiTokens = Field(default_factory=ApiTokens)
+    docs: bool = Field(
+        False, description="Serve /docs, /redoc and /openapi.json, without credentials (the sandbox; never in "
+        "production, where it is refused).",
+    )
 
 
 class HttpEndpoint(_Model):
@@ -531,6 +581,7 @@ class SreConfig(_Model):
     state: StateConfig = Field(default_factory=StateConfig)
     leader: LeaderConfig = Field(default_factory=LeaderConfig)
     webhook: WebhookConfig | None = None
+    api: ApiConfig = Field(default_factory=ApiConfig)
     endpoints: Endpoints = Field(default_factory=Endpoints)
     postgres: PostgresConfig = Field(default_factory=PostgresConfig)
     redis: RedisConfig = Field(default_factory=RedisConfig)
@@ -559,6 +610,12 @@ class SreConfig(_Model):
         for bname, backup in self.backups.items():
             if backup.cluster not in self.postgres.clusters:
                 raise ValueError(f"backups.{bname}.cluster: no postgres cluster named {backup.cluster!r}")
+        return self
+
+    @model_validator(mode="after")
+    def _no_docs_in_production(self) -> SreConfig:
+        if self.api.docs and self.environment == "production":
+            raise ValueError("api.docs: the API's schema and docs pages are not served in production")
         return self
 
     @model_validator(mode="after")

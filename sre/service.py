@@ -6,7 +6,8 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from sre.errors import UsageError
-from sre.telemetry import get_logger, register_secret, setup_logging
+from sre.files import private_dir
+from sre.telemetry import get_logger, setup_logging
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -21,16 +22,14 @@ def build_app(cfg: SreConfig, *, insecure_webhook: bool = False, with_scheduler:
     from sre.scheduler import JobScheduler
     from sre.store import open_store
 
-    if cfg.webhook is None or cfg.webhook.auth == "none":
-        if not insecure_webhook:
-            raise UsageError("the webhook receiver has no credentials configured (webhook.auth)",
-                             hint="configure webhook.token (bearer) or username/password (basic), "
-                                  "or pass --insecure-webhook to accept unauthenticated alerts")
-    else:
-        for ref in (cfg.webhook.token, cfg.webhook.password):
-            if ref is not None:
-                register_secret(ref.resolve().get_secret_value())  # fail at start, not at first alert
-    cfg.state.dir.mkdir(parents=True, exist_ok=True)
+    webhook_configured = (cfg.webhook is not None and cfg.webhook.auth != "none") or bool(cfg.api.tokens.webhook)
+    if not webhook_configured and not insecure_webhook:
+        raise UsageError("the webhook receiver has no credentials configured (webhook.auth)",
+                         hint="configure webhook.token (bearer) or username/password (basic), "
+                              "or pass --insecure-webhook to accept unauthenticated alerts")
+    # Every API credential is resolved and checked for strength when the app is built
+    # (sre.api.auth.Credentials): a missing, empty or short one stops the start, naming its key.
+    private_dir(cfg.state.dir)
     store = open_store(cfg)
     scheduler = JobScheduler(cfg, store) if with_scheduler else None
     extra: list[Any] = []

@@ -14,6 +14,8 @@ from typing import Any
 
 from prometheus_client import Counter, Gauge, Histogram
 
+from sre.redaction import redact, register
+
 JOB_RUNS = Counter("sre_job_runs_total", "Scheduled or manual job runs by outcome.", ["job", "status"])
 JOB_DURATION = Histogram(
     "sre_job_duration_seconds", "Wall time of job runs.", ["job"],
@@ -29,28 +31,21 @@ SERVICE_NAME = "sre"
 _configured = False
 
 
-class _Redactor(logging.Filter):
-    """Drop known secret values from log records: a last line of defence, not the first."""
+class _Redacting(logging.Formatter):
+    """Masks registered secrets in the finished line: message, exception text, traceback and
+    `extra=` fields alike (a filter sees only the message; a secret in an exception got through)."""
 
-    secrets: set[str] = set()
+    def __init__(self, inner: logging.Formatter) -> None:
+        super().__init__()
+        self.inner = inner
 
-    def filter(self, record: logging.LogRecord) -> bool:
-        if self.secrets:
-            msg = record.getMessage()
-            for s in self.secrets:
-                if s and s in msg:
-                    msg = msg.replace(s, "***")
-            record.msg, record.args = msg, None
-        return True
-
-
-_redactor = _Redactor()
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(self.inner.format(record))
 
 
 def register_secret(value: str) -> None:
-    """Values registered here are masked in every log line."""
-    if len(value) >= 4:
-        _redactor.secrets.add(value)
+    """Values registered here are masked in every log line (`SecretRef.resolve` registers each)."""
+    register(value)
 
 
 def setup_logging(level: str | int | None = None, json_lines: bool | None = None) -> None:
@@ -60,18 +55,17 @@ def setup_logging(level: str | int | None = None, json_lines: bool | None = None
     if json_lines is None:
         json_lines = not sys.stderr.isatty()
     handler = logging.StreamHandler(sys.stderr)
+    inner: logging.Formatter
     if json_lines:
         import ecs_logging
 
-        handler.setFormatter(
-            ecs_logging.StdlibFormatter(
-                exclude_fields=["process", "log.original"],
-                extra={"service": {"name": SERVICE_NAME, "type": "sre"}, "event": {"dataset": "sre"}},
-            )
+        inner = ecs_logging.StdlibFormatter(
+            exclude_fields=["process", "log.original"],
+            extra={"service": {"name": SERVICE_NAME, "type": "sre"}, "event": {"dataset": "sre"}},
         )
     else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s", "%H:%M:%S"))
-    handler.addFilter(_redactor)
+        inner = logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s", "%H:%M:%S")
+    handler.setFormatter(_Redacting(inner))
     root = logging.getLogger()
     for h in list(root.handlers):
         if getattr(h, "_sre", False):

@@ -101,6 +101,20 @@ def token_of(config_path: Path) -> str:
     return Path(data["webhook"]["token"]["file"]).read_text().strip()
 
 
+def role_token_file(config_path: Path, role: str) -> str:
+    """The file of the first token of an API role (read, metrics, operate) in a sandbox-written config."""
+    data = yaml.safe_load(config_path.read_text())
+    return str(data["api"]["tokens"][role][0]["file"])
+
+
+def role_token(config_path: Path, role: str) -> str:
+    return Path(role_token_file(config_path, role)).read_text().strip()
+
+
+def role_headers(config_path: Path, role: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {role_token(config_path, role)}"}
+
+
 def silences(am_url: str) -> list[dict[str, Any]]:
     import urllib.request
 

@@ -11,6 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from sre import __version__
+from sre.api.auth import PUBLIC_PATHS, Credentials, Role, unprotected_routes
 from sre.telemetry import BUILD_INFO, get_logger
 
 if TYPE_CHECKING:
@@ -44,9 +45,14 @@ def create_app(cfg: SreConfig, store: Store, scheduler: JobScheduler | None = No
             for p in reversed(parts):
                 p.stop()
 
+    # The schema and its pages list every route and parameter: off unless asked for (api.docs).
+    docs = cfg.api.docs
     app = FastAPI(title="sre", version=__version__, lifespan=lifespan,
-                  description="Observability and SRE automation service: webhook, runs, health and metrics.")
+                  description="Observability and SRE automation service: webhook, runs, health and metrics.",
+                  openapi_url="/openapi.json" if docs else None, docs_url="/docs" if docs else None,
+                  redoc_url="/redoc" if docs else None)
     app.state.cfg = cfg
+    app.state.credentials = Credentials(cfg, insecure_webhook=insecure_webhook)
     app.state.store = store
     app.state.scheduler = scheduler
     app.state.insecure_webhook = insecure_webhook
@@ -71,4 +77,12 @@ def create_app(cfg: SreConfig, store: Store, scheduler: JobScheduler | None = No
     # one that matches costs a few microseconds per request.
     for module in (webhook, remediations, drills, health, metrics, runs):
         app.include_router(module.router)
+    public = PUBLIC_PATHS | ({"/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"} if docs else set())
+    unprotected = unprotected_routes(app.routes, frozenset(public))
+    if unprotected:  # a route added without require(role): refuse to serve it open
+        raise RuntimeError(f"routes without a role (sre.api.auth.require): {', '.join(unprotected)}")
+    for role in Role:
+        if role is not Role.operate and not app.state.credentials.configured(role) and not (
+                role is Role.webhook and app.state.credentials.open_webhook):
+            log.warning("no credentials for role %s (api.tokens.%s): its routes answer 401 to everyone", role, role)
     return app

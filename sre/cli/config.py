@@ -41,7 +41,7 @@ def _secret_refs(obj: Any, path: str = "") -> list[tuple[str, SecretRef]]:
 @app.command()
 def validate(config: ConfigOpt = None, output: OutputOpt = Output.table, secrets: SecretsOpt = False) -> None:
     """Load and validate sre.yaml with SRE_* overrides; exit 2 naming each bad key."""
-    from sre.config import ConfigError
+    from sre.config import ConfigError, is_credential
     from sre.jobs import effective_jobs
 
     cfg = load(config)
@@ -50,9 +50,12 @@ def validate(config: ConfigOpt = None, output: OutputOpt = Output.table, secrets
         problems = []
         for path, ref in _secret_refs(cfg):
             try:
-                ref.resolve()
+                if is_credential(path):
+                    ref.resolve_credential(path)  # its error names the key already
+                else:
+                    ref.resolve()
             except ConfigError as exc:
-                problems.append(f"{path}: {'; '.join(exc.problems)}")
+                problems += exc.problems if is_credential(path) else [f"{path}: {'; '.join(exc.problems)}"]
         if problems:
             raise ConfigError(problems, str(config) if config else None)
     summary = {

@@ -37,6 +37,13 @@ def _run_steps(stack: Stack, cfg: SreConfig, console: Any) -> list[str]:
     return notes
 
 
+def _token_file(cfg: SreConfig, role: str) -> Path:
+    """The file of the sandbox's token for `role` (sre.sandbox.config writes one per role)."""
+    refs = getattr(cfg.api.tokens, role)
+    assert refs and refs[0].file is not None
+    return Path(refs[0].file)
+
+
 def command(
     port: Annotated[int, typer.Option(help="Port of the service (0: any free port).")] = 8080,
     state_dir: Annotated[Path, typer.Option(help="Where sre.yaml, secrets and the SQLite state go.")] = Path("var/up"),
@@ -71,7 +78,7 @@ def command(
         cfg = load_config(cfg_path)
         base = f"http://127.0.0.1:{port}"
         assert stack.prometheus and stack.alertmanager and cfg.webhook and cfg.webhook.token
-        stack.prometheus.set_scrape_targets("sre", [f"127.0.0.1:{port}"])
+        stack.prometheus.set_authorized_scrape("sre", [f"127.0.0.1:{port}"], _token_file(cfg, "metrics"))
         stack.alertmanager.set_webhook(f"{base}/webhook/alertmanager", cfg.webhook.token.file)
         notes = _run_steps(stack, cfg, con)
 
@@ -88,9 +95,11 @@ def command(
         con.print("\nnext, in another terminal:")
         # The venv's sre when it is not the one on PATH (make run does not activate the venv).
         sre_cmd = "sre" if shutil.which("sre") == str(Path(sys.argv[0]).resolve()) else sys.argv[0]
+        read = f'curl -H "Authorization: Bearer $(cat {_token_file(cfg, "read")})" {base}/api/remediations'
         for cmd in (f"export SRE_CONFIG={cfg_path}", f"{sre_cmd} replicas check", f"{sre_cmd} backup verify",
                     f"{sre_cmd} drill failover --from us-east-1 --to eu-west-1 --execute --failback",
-                    f"{sre_cmd} alerts lint", f"{sre_cmd} remediation list", f"open {stack.prometheus.url}/alerts"):
+                    f"{sre_cmd} alerts lint", f"{sre_cmd} remediation list", read,
+                    f"open {stack.prometheus.url}/alerts"):
             con.print(f"  {cmd}")
         con.print("\nCtrl-C stops everything.\n")
 

@@ -250,6 +250,11 @@ class InboxWriter:
             if self.sqlite:
                 conn.exec_driver_sql("PRAGMA wal_autocheckpoint=0")
                 conn.commit()
+            else:
+                # Durable before the answer, whatever the server or role default says (a server
+                # with synchronous_commit=off acknowledges commits it may still lose).
+                conn.exec_driver_sql("SET synchronous_commit = on")
+                conn.commit()
             self._conn = conn
         return self._conn
 

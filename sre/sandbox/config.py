@@ -8,19 +8,18 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from sre.files import write_private
+
 if TYPE_CHECKING:
     from sre.sandbox.stack import Stack
 
+API_ROLES = ("read", "metrics", "operate")
 SANDBOX_ZONE = "messaging.sandbox."
 DB_RECORD = "db.messaging.sandbox."
 
 
 def _secret_file(directory: Path, name: str, value: str) -> dict[str, str]:
-    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-    path = directory / name
-    path.write_text(value + "\n")
-    path.chmod(0o600)
-    return {"file": str(path)}
+    return {"file": str(write_private(directory / name, value + "\n"))}
 
 
 def sandbox_config(stack: Stack, state_dir: Path, *, webhook_token: str | None = None,
@@ -35,6 +34,10 @@ def sandbox_config(stack: Stack, state_dir: Path, *, webhook_token: str | None =
         "regions": ["us-east-1", "eu-west-1"],
         "state": {"dir": str(state_dir)},
         "webhook": {"auth": "bearer", "token": _secret_file(sec, "webhook-token", token)},
+        # One token per role, beside the webhook's (docs/operations.md#security); the pages of
+        # the API's schema are on here, never in production.
+        "api": {"docs": True, "tokens": {role: [_secret_file(sec, f"{role}-token", secrets.token_urlsafe(32))]
+                                         for role in API_ROLES}},
         "endpoints": {},
         "remediation": {"dry_run": kubeconfig is None},
         "jobs": {},
@@ -88,7 +91,7 @@ def sandbox_config(stack: Stack, state_dir: Path, *, webhook_token: str | None =
 
 
 def write_sandbox_config(stack: Stack, state_dir: Path, **kwargs: Any) -> Path:
-    state_dir.mkdir(parents=True, exist_ok=True)
+    state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     path = state_dir / "sre.yaml"
     path.write_text("# Written by `sre up` for the local sandbox; secrets live in ./secrets.\n"
                     + yaml.safe_dump(sandbox_config(stack, state_dir, **kwargs), sort_keys=False))

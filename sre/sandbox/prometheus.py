@@ -28,6 +28,8 @@ class Prometheus:
     scrape_interval: str = "1s"
     evaluation_interval: str = "1s"
     process: ManagedProcess | None = field(default=None, repr=False)
+    # job -> (targets, bearer token file): scrapes that need credentials, which file_sd cannot carry.
+    authorized: dict[str, tuple[list[str], Path]] = field(default_factory=dict)
 
     @property
     def url(self) -> str:
@@ -62,6 +64,11 @@ class Prometheus:
                     {"files": [str(self.targets_dir / "*.json")], "refresh_interval": "1s"}]},
             ],
         }
+        for job, (targets, token_file) in sorted(self.authorized.items()):
+            if targets:
+                cfg["scrape_configs"].append({
+                    "job_name": job, "authorization": {"type": "Bearer", "credentials_file": str(token_file)},
+                    "static_configs": [{"targets": targets}]})
         if self.alertmanager_url:
             am = self.alertmanager_url.removeprefix("http://")
             cfg["alerting"] = {"alertmanagers": [{"static_configs": [{"targets": [am]}]}]}
@@ -96,6 +103,14 @@ class Prometheus:
         tmp.write_text(json.dumps(groups))
         tmp.rename(path)
         return path
+
+    def set_authorized_scrape(self, job: str, targets: list[str], token_file: Path) -> None:
+        """Scrape `targets` as job `job` with the bearer token in `token_file` (as the service's
+        /metrics needs); no targets removes the job. Rewrites the config and reloads."""
+        self.authorized[job] = (targets, token_file)
+        self.config_path.write_text(yaml.safe_dump(self.config(), sort_keys=False))
+        if self.process and self.process.alive():
+            self.reload()
 
     def reload(self) -> None:
         import urllib.error

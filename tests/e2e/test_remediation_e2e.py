@@ -33,6 +33,7 @@ from tests.remediation_support import (
     kube_writes,
     payload,
     remediation_config,
+    role_headers,
     token_of,
     write_runbook,
 )
@@ -72,9 +73,10 @@ class Serve:
         with urllib.request.urlopen(req, timeout=10) as resp:
             return int(resp.status)
 
-    def get(self, path: str) -> Any:
-        with urllib.request.urlopen(f"{self.url}{path}", timeout=5) as resp:
-            return json.loads(resp.read())
+    def get(self, path: str, role: str = "read") -> Any:
+        req = urllib.request.Request(f"{self.url}{path}", headers=role_headers(self.config, role))
+        with urllib.request.urlopen(req, timeout=5) as resp:
+            return json.loads(resp.read()) if path.startswith("/api/") else resp.read().decode()
 
     def kill(self) -> None:
         assert self.proc is not None
@@ -151,7 +153,7 @@ def test_prometheus_rule_to_alertmanager_to_verified_audited_restart(
         assert [e["kind"] for e in detail["events"]] == ["decided", "silenced", "executed", "verified"]
         inbox = _sqlite_rows(tmp_path / "state", "SELECT status, generator_url, receiver FROM alert_inbox")
         assert inbox and inbox[0][1].startswith(sandbox.prometheus.url) and inbox[0][2] == "sre"
-        metrics = urllib.request.urlopen(f"{service.url}/metrics", timeout=5).read().decode()
+        metrics = service.get("/metrics", role="metrics")
         assert 'sre_remediations_total{action="kubernetes.rollout_restart",outcome="executed"} 1.0' in metrics
         assert 'sre_remediations_total{action="kubernetes.rollout_restart",outcome="verified"} 1.0' in metrics
     finally:

@@ -33,6 +33,7 @@ from tests.remediation_support import (
     kube_writes,
     payload,
     remediation_config,
+    role_headers,
     silences,
     token_of,
     write_runbook,
@@ -52,6 +53,8 @@ class Rig:
     runbooks: Path
     am_url: str
     token: str
+    read: dict[str, str]
+    metrics: dict[str, str]
 
     def deliver(self, *alerts: dict[str, Any]) -> None:
         resp = self.client.post("/webhook/alertmanager", json=payload(*alerts),
@@ -105,7 +108,7 @@ def _rig(sandbox: Stack, sandbox_config_path: Path, tmp_path: Path, httpserver: 
     assert sandbox.alertmanager is not None
     try:
         yield Rig(cfg, store, RemediationWorker(cfg, store), client, kube, httpserver, runbooks,
-                  sandbox.alertmanager.url, token_of(path))
+                  sandbox.alertmanager.url, token_of(path), role_headers(path, "read"), role_headers(path, "metrics"))
     finally:
         client.close()
         kube.stop()
@@ -143,9 +146,9 @@ def test_firing_alert_restarts_once_silences_verifies_and_audits(rig: Rig) -> No
     assert sil["comment"].startswith(f"sre remediation #{r.id}: kubernetes.rollout_restart")
     assert {m["name"]: m["value"] for m in sil["matchers"]}["alertname"] == "GatewayMemoryHigh"
     assert rig.escalated() == []
-    api = rig.client.get(f"/api/remediations/{r.id}").json()
+    api = rig.client.get(f"/api/remediations/{r.id}", headers=rig.read).json()
     assert api["outcome"] == "executed" and [e["kind"] for e in api["events"]] == kinds
-    assert rig.client.get("/api/remediations").json()[0]["id"] == r.id
+    assert rig.client.get("/api/remediations", headers=rig.read).json()[0]["id"] == r.id
 
 
 def test_five_concurrent_identical_deliveries_make_one_action(rig: Rig) -> None:
@@ -279,7 +282,7 @@ def test_breaker_opens_escalates_and_only_a_reset_closes_it(sandbox: Stack, sand
         assert [e["kind"] for e in rig.escalated()] == ["breaker"]
         st = breaker.status(rig.store, rig.cfg.remediation.breaker)
         assert st.open
-        assert "sre_remediation_breaker_open 1.0" in rig.client.get("/metrics").text
+        assert "sre_remediation_breaker_open 1.0" in rig.client.get("/metrics", headers=rig.metrics).text
         # it stays open: time alone never closes it
         rig.deliver(alert(fingerprint="jj03", pod="p3"))
         rig.drain()
@@ -288,7 +291,7 @@ def test_breaker_opens_escalates_and_only_a_reset_closes_it(sandbox: Stack, sand
         rig.deliver(alert(fingerprint="jj04", pod="p4"))
         rig.drain()
         assert len(_restart_patches(rig.kube)) == 2 and rig.remediations()[-1].outcome == "executed"
-        assert "sre_remediation_breaker_open 0.0" in rig.client.get("/metrics").text
+        assert "sre_remediation_breaker_open 0.0" in rig.client.get("/metrics", headers=rig.metrics).text
 
 
 def test_failures_open_the_breaker(sandbox: Stack, sandbox_config_path: Path, tmp_path: Path,

@@ -21,14 +21,17 @@ from sre.store.remediation import InboxRow
 from tests.remediation_support import alert, payload, write_runbook
 
 TOKEN = "s3cret-webhook-token"
+METRICS_TOKEN = "s3cret-metrics-token"
 URL = "/webhook/alertmanager"
 
 
 def _config(tmp: Path, webhook: dict[str, Any] | None) -> SreConfig:
     (tmp / "token").write_text(TOKEN + "\n")
-    (tmp / "password").write_text("pa55word\n")
+    (tmp / "password").write_text("pa55word-long-enough\n")
+    (tmp / "metrics-token").write_text(METRICS_TOKEN + "\n")
     write_runbook(tmp / "runbooks", "GatewayMemoryHigh")
     lines = [f"state: {{dir: {tmp / 'state'}}}", f"remediation: {{runbooks_dir: {tmp / 'runbooks'}}}"]
+    lines.append("api: " + json.dumps({"tokens": {"metrics": [{"file": str(tmp / "metrics-token")}]}}))
     if webhook is not None:
         lines.append("webhook: " + json.dumps(webhook))
     (tmp / "sre.yaml").write_text("\n".join(lines) + "\n")
@@ -99,7 +102,7 @@ def test_401_without_or_with_wrong_credentials(bearer: TestClient, headers: dict
 def test_basic_auth(tmp_path: Path) -> None:
     cfg = _config(tmp_path, {"auth": "basic", "username": "am", "password": {"file": str(tmp_path / "password")}})
     for client in _client(cfg):
-        good = base64.b64encode(b"am:pa55word").decode()
+        good = base64.b64encode(b"am:pa55word-long-enough").decode()
         bad = base64.b64encode(b"am:wrong").decode()
         assert client.post(URL, json=payload(alert()), headers={"Authorization": f"Basic {bad}"}).status_code == 401
         assert client.post(URL, json=payload(alert()), headers={"Authorization": "Basic !!"}).status_code == 401
@@ -163,7 +166,7 @@ def test_503_only_when_storing_fails(bearer: TestClient) -> None:
 def test_metrics_count_alerts_and_answers(bearer: TestClient) -> None:
     bearer.post(URL, json=payload(alert(fingerprint="m1"), alert(fingerprint="m2", status="resolved"),
                                   truncatedAlerts=4), headers=AUTH)
-    text_ = bearer.get("/metrics").text
+    text_ = bearer.get("/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"}).text
     assert 'sre_webhook_alerts_total{status="firing"}' in text_
     assert 'sre_webhook_alerts_total{status="truncated"}' in text_
     assert 'sre_webhook_request_duration_seconds_count{code="200"}' in text_

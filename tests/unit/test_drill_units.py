@@ -251,7 +251,9 @@ def test_the_api_lists_and_serves_drill_reports(tmp_path: Path) -> None:
     from fastapi import FastAPI
     from fastapi.testclient import TestClient
 
+    from sre.api.auth import Credentials
     from sre.api.routers import drills
+    from sre.config import SreConfig
     from sre.store import Store
     from sre.store.drills import DrillReport
 
@@ -262,10 +264,15 @@ def test_the_api_lists_and_serves_drill_reports(tmp_path: Path) -> None:
                           failback=True, environment="staging", status="passed", rto_seconds=0.31, rpo_rows=0,
                           report={"id": 1, "status": "passed"}, markdown="# Failover drill 1: PASSED\n",
                           png=b"\x89PNG\r\n\x1a\nfake"))
+    token = "a-read-token-of-32-bytes-at-least"
+    (tmp_path / "read-token").write_text(token)
+    cfg = SreConfig.model_validate({"api": {"tokens": {"read": [{"file": str(tmp_path / "read-token")}]}}})
     app = FastAPI()
     app.state.store = store
+    app.state.credentials = Credentials(cfg)
     app.include_router(drills.router)
-    client = TestClient(app)
+    assert TestClient(app).get("/api/drills").status_code == 401
+    client = TestClient(app, headers={"Authorization": f"Bearer {token}"})
     listed = client.get("/api/drills").json()
     assert [(d["id"], d["status"], d["rto_seconds"]) for d in listed] == [(1, "passed", 0.31)]
     one = client.get("/api/drills/1").json()

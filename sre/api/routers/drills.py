@@ -7,9 +7,10 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import PlainTextResponse, Response
 
+from sre.api.auth import Role, require
 from sre.drills.history import get_from, list_from
 
-router = APIRouter(prefix="/api", tags=["drills"])
+router = APIRouter(prefix="/api", tags=["drills"], dependencies=[require(Role.read)])
 
 
 @router.get("/drills")

@@ -6,7 +6,9 @@ from fastapi import APIRouter
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-router = APIRouter(tags=["metrics"])
+from sre.api.auth import Role, require
+
+router = APIRouter(tags=["metrics"], dependencies=[require(Role.metrics)])
 
 
 @router.get("/metrics")

@@ -7,11 +7,12 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Query, Request
 from sqlalchemy import select
 
+from sre.api.auth import Role, require
 from sre.remediation import breaker
 from sre.remediation.audit import remediation_dict
 from sre.store.remediation import Remediation, RemediationEvent
 
-router = APIRouter(prefix="/api", tags=["remediation"])
+router = APIRouter(prefix="/api", tags=["remediation"], dependencies=[require(Role.read)])
 
 
 @router.get("/remediations")

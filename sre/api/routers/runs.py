@@ -7,9 +7,10 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Query, Request
 from sqlalchemy import select
 
+from sre.api.auth import Role, require
 from sre.store.runs import CheckRow, Run
 
-router = APIRouter(prefix="/api", tags=["runs"])
+router = APIRouter(prefix="/api", tags=["runs"], dependencies=[require(Role.read)])
 
 
 def run_dict(r: Run) -> dict[str, Any]:

@@ -16,9 +16,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import ValidationError
 
+from sre.api.auth import ROLE_KEY, Credentials, Role
 from sre.content import runbooks_dir
 from sre.remediation import metrics as m
-from sre.remediation.auth import WebhookAuth
 from sre.remediation.inbox import InboxWriter
 from sre.remediation.payload import WebhookPayload, find_nul
 from sre.remediation.routing import shared_runbooks
@@ -27,7 +27,8 @@ from sre.telemetry import get_logger
 router = APIRouter(tags=["webhook"])
 log = get_logger("sre.api.webhook")
 
-_OPENAPI = {"requestBody": {"required": True, "content": {"application/json": {"schema": {
+# The role is checked inline rather than by a dependency: this is the hot path of an alert storm.
+_OPENAPI = {ROLE_KEY: Role.webhook.value, "requestBody": {"required": True, "content": {"application/json": {"schema": {
     "type": "object", "description": "Alertmanager webhook payload, version 4 (unknown fields are ignored).",
     "required": ["version", "status", "alerts"]}}}}}
 
@@ -36,15 +37,15 @@ class _TooLarge(Exception):
     pass
 
 
-def _parts(request: Request) -> tuple[WebhookAuth, InboxWriter, int]:
+def _parts(request: Request) -> tuple[Credentials, InboxWriter, int]:
     state = request.app.state
-    parts: tuple[WebhookAuth, InboxWriter, int] | None = getattr(state, "webhook_parts", None)
+    parts: tuple[Credentials, InboxWriter, int] | None = getattr(state, "webhook_parts", None)
     if parts is None:
         cfg = state.cfg
         limit = cfg.webhook.max_body_bytes if cfg.webhook is not None else 1 << 20
         runbooks = shared_runbooks(runbooks_dir(cfg))
         runbooks.refresh()  # read them now, not on the first alert
-        parts = (WebhookAuth(cfg.webhook, insecure=state.insecure_webhook),
+        parts = (state.credentials,
                  InboxWriter(state.store, unrouted=runbooks.unrouted), limit)
         state.webhook_parts = parts
     return parts
@@ -72,8 +73,9 @@ async def receive(request: Request) -> Response:
     """Store every alert of an Alertmanager notification in the inbox, then answer."""
     t0 = time.perf_counter()
     auth, writer, limit = _parts(request)
-    if not auth.check(request.headers.get("authorization")):
-        return _answer(401, {"detail": "missing or wrong credentials"}, t0, {"WWW-Authenticate": auth.challenge})
+    if not auth.check(Role.webhook, request.headers.get("authorization")):
+        return _answer(401, {"detail": "missing or wrong credentials"}, t0,
+                       {"WWW-Authenticate": auth.challenge(Role.webhook)})
     declared = request.headers.get("content-length")
     too_large = {"detail": f"request body larger than {limit} bytes"}
     if declared is not None and declared.isdigit() and int(declared) > limit:
