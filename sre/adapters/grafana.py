@@ -3,7 +3,9 @@
 The wrapper adds what the provisioning needs and the client lacks: search paging, nested folder
 creation (`parentUid`), retries of 429 and 5xx with backoff that honours `Retry-After`, a count
 of the requests made, and one client per thread so that applies can run a bounded number of
-requests at once. Credentials and refusals become `UnreachableError` (exit 2) with one clear line.
+requests at once. Bad credentials and a server that keeps failing become `UnreachableError`
+(exit 2) with one clear line; a refusal of one object (403 from folder permissions included)
+is a `GrafanaError` for that object, so the rest of an apply goes on.
 """
 
 from __future__ import annotations
@@ -47,6 +49,10 @@ class GrafanaError(SreError):
         super().__init__(message)
         self.status = status
         self.body = body
+
+
+class GrafanaForbidden(GrafanaError):
+    """403 for one object: per-folder permissions deny the account this write."""
 
 
 @dataclass
@@ -144,7 +150,7 @@ class Grafana:
         self.requests.add(response.request.method or "?")
         self._local.last = response
 
-    def _call(self, what: str, fn: Callable[[GrafanaApi], T]) -> T:
+    def _call(self, what: str, fn: Callable[[GrafanaApi], T], *, per_object: bool = True) -> T:
         """Run one request with retries; map failures to errors a person can act on."""
         import requests
         from grafana_client.client import GrafanaException
@@ -166,7 +172,7 @@ class Grafana:
                                 self.retry.attempts - 1, wait)
                     self.retry.sleep(wait)
                     continue
-                raise self._error(what, status, exc.response) from None
+                raise self._error(what, status, exc.response, per_object=per_object) from None
             except requests.exceptions.RequestException as exc:
                 if attempt < self.retry.attempts and isinstance(
                     exc, requests.exceptions.ConnectionError | requests.exceptions.Timeout
@@ -176,13 +182,17 @@ class Grafana:
                 raise UnreachableError(f"Grafana at {self.url} did not answer: {exc.__class__.__name__}",
                                        hint="check endpoints.grafana.url and that Grafana is up") from None
 
-    def _error(self, what: str, status: int, body: Any) -> SreError:
+    def _error(self, what: str, status: int, body: Any, *, per_object: bool = True) -> SreError:
         message = body.get("message") if isinstance(body, dict) else (str(body)[:200] if body else "")
         if status == 401:
             return UnreachableError(
                 f"Grafana at {self.url} refused the credentials (401 {message or 'Unauthorized'})",
                 hint="check endpoints.grafana.token (a service account token) or username/password",
             )
+        if status == 403 and per_object and not (isinstance(body, dict) and body.get("accessErrorId")):
+            # The route's RBAC check (a body with accessErrorId) refuses the role everywhere: exit 2.
+            # Without it the refusal came from one folder's permissions: this object's failure.
+            return GrafanaForbidden(f"{what}: 403 {message or 'Access denied'}", status=403, body=body)
         if status == 403:
             return UnreachableError(
                 f"Grafana at {self.url} denied {what} (403 {message or 'Access denied'})",
@@ -203,7 +213,7 @@ class Grafana:
         page = 1
         while True:
             path = "/search?" + urlencode({**params, "limit": page_size, "page": page}, doseq=True)
-            hits: list[dict[str, Any]] = self._call("search", partial(_get, path))
+            hits: list[dict[str, Any]] = self._call("search", partial(_get, path), per_object=False)
             yield hits
             if len(hits) < page_size:
                 return
@@ -211,6 +221,15 @@ class Grafana:
 
     def search_all(self, *, page_size: int = SEARCH_PAGE_MAX, **params: str | list[str]) -> list[dict[str, Any]]:
         return [hit for page in self.search_pages(page_size=page_size, **params) for hit in page]
+
+    def server_version(self) -> str | None:
+        """Grafana's version from GET /api/health (no credentials needed); None when it does not say."""
+        try:
+            health: Any = self._call("health", partial(_get, "/health"), per_object=False)
+        except GrafanaError:
+            return None
+        version = health.get("version") if isinstance(health, dict) else None
+        return str(version) if version else None
 
     def get_dashboard(self, uid: str) -> dict[str, Any]:
         """{"dashboard": {...}, "meta": {...}} as Grafana stores it."""

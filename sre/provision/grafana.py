@@ -11,6 +11,13 @@ Apply creates missing folders parents first (nested paths), then saves dashboard
 bounded number of requests at once, always with `folderUid`; `prune` deletes dashboards tagged
 as managed and absent from code, never another one. A dashboard whose uid is held by an
 unmanaged one is reported and left alone.
+
+Grafana up to 11.2 keeps one dashboard per title in a folder, and a save with `overwrite` whose
+title is held by another dashboard lands in *that* dashboard (the sent uid is ignored). So an
+update whose title is taken in its folder is refused in the plan (after one `GET /api/health`
+says the server is older than 11.3), the uid Grafana answers is compared with the one sent, and a
+managed-looking dashboard that carries the content of another uid is never pruned. A 403 on one
+object (folder permissions) fails that object, named with its folder; the rest applies.
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sre.adapters.grafana import GrafanaForbidden
 from sre.errors import SreError, UnreachableError
 from sre.provision.dashboards import (
     Desired,
@@ -29,6 +37,7 @@ from sre.provision.dashboards import (
     is_managed,
     tag_hash,
 )
+from sre.provision.grafana_refusals import REFUSED, describe_forbidden, overwrote_other, titles_unique
 from sre.provision.plan import Action, Change, Plan, unified_diff
 from sre.telemetry import get_logger, log_fields
 
@@ -40,6 +49,7 @@ if TYPE_CHECKING:
 log = get_logger("sre.provision.grafana")
 TARGET = "grafana"
 UNMANAGED = "a dashboard not managed by sre holds this uid: left alone (tag it managed-by:sre to adopt it)"
+OVERWRITING = (Action.update, Action.drift)  # the actions saved with overwrite: true
 
 
 @dataclass
@@ -167,17 +177,49 @@ def plan(grafana: Grafana, sources: Sources, *, prune: bool = False, deep: bool 
     # a few at a time; a plan with nothing changed makes none.
     with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
         dash_changes = list(pool.map(one, sources.dashboards))
+    _refuse_taken_titles(grafana, live, dash_changes)
     wanted = sources.by_uid()
+    copies = {d.hash: d.uid for d in sources.dashboards}
     for uid, hit in sorted(live.dashboards.items()):
         if uid in wanted or not is_managed(hit.get("tags")):
             continue
-        if prune:
+        copied_from = copies.get(tag_hash(hit.get("tags")) or "")
+        if copied_from is not None:
+            # Saved over by Grafana's title rule: its own dashboard, not sre's to delete.
+            dash_changes.append(Change("dashboard", uid, Action.drift, live=hit, reason=(
+                f"{REFUSED}{hit.get('title')!r} carries the content of {copied_from} (Grafana saved it over this "
+                "dashboard, which held the same title); not pruned: restore it from its version history")))
+        elif prune:
             dash_changes.append(Change("dashboard", uid, Action.delete, live=hit,
                                        reason=f"{hit.get('title')}: managed, absent from code"))
         else:
             dash_changes.append(Change("dashboard", uid, Action.unchanged, live=hit,
                                        reason="managed but absent from code (plan --prune deletes it)"))
     return Plan(TARGET, folder_changes + dash_changes, requests=grafana.requests.count - before)
+
+
+def _refuse_taken_titles(grafana: Grafana, live: Live, changes: list[Change]) -> None:
+    """Turn an overwriting save whose title another dashboard holds in the folder into a refusal."""
+    taken: list[tuple[int, dict[str, Any]]] = []
+    for i, ch in enumerate(changes):
+        if ch.action not in OVERWRITING or ch.reason == UNMANAGED or not ch.desired:
+            continue
+        d: Desired = ch.desired["desired"]
+        folder_uid = ch.desired["folder_uid"]
+        other = next((hit for uid, hit in sorted(live.dashboards.items())
+                      if uid != d.uid and _hit_folder(hit) == folder_uid
+                      and str(hit.get("title", "")).strip().lower() == d.title.strip().lower()), None)
+        if other is not None:
+            taken.append((i, other))
+    if not taken or not titles_unique(grafana.server_version()):
+        return
+    for i, other in taken:
+        ch = changes[i]
+        d = ch.desired["desired"]
+        where = d.folder.name if d.folder else "the root"
+        changes[i] = Change("dashboard", ch.name, Action.drift, diff=ch.diff, desired=ch.desired, live=ch.live, reason=(
+            f"{REFUSED}the title {d.title!r} is held by dashboard {other.get('uid')} in {where}: Grafana up to 11.2 "
+            "would save this dashboard over that one; rename one of them"))
 
 
 # ---------------------------------------------------------------- apply
@@ -229,6 +271,13 @@ def apply(grafana: Grafana, the_plan: Plan, *, concurrency: int = 4) -> ApplyRes
             result.done.append(ch)
         except UnreachableError:
             raise
+        except GrafanaForbidden as exc:
+            failed_folders.add(want["uid"])
+            if ch.action is Action.create:  # creating a subfolder is a write in its parent
+                where, where_uid = ch.name.rpartition("/")[0] or "the root", want["parentUid"]
+            else:
+                where, where_uid = ch.name, want["uid"]
+            result.failed.append((ch, describe_forbidden(exc, where, where_uid)))
         except SreError as exc:
             failed_folders.add(want["uid"])
             result.failed.append((ch, str(exc)))
@@ -244,11 +293,21 @@ def apply(grafana: Grafana, the_plan: Plan, *, concurrency: int = 4) -> ApplyRes
                 return ch, f"folder {folder_uid} could not be created"
             body = {**d.body, "id": None}
             # A create must not replace a dashboard someone made meanwhile: Grafana answers 412.
-            grafana.save_dashboard(body, folder_uid, overwrite=ch.action is not Action.create,
-                                   message=f"sre apply {d.hash}")
+            answer = grafana.save_dashboard(body, folder_uid, overwrite=ch.action is not Action.create,
+                                            message=f"sre apply {d.hash}")
+            answered = str(answer.get("uid") or "")
+            if answered and answered != d.uid:
+                return ch, overwrote_other(answered, d.title, d.folder.name if d.folder else "the root")
             return ch, None
         except UnreachableError:
             raise
+        except GrafanaForbidden as exc:
+            if ch.action is Action.delete:
+                hit = ch.live or {}
+                return ch, describe_forbidden(exc, str(hit.get("folderTitle") or "the root"),
+                                              str(hit.get("folderUid") or ""))
+            d = ch.desired["desired"]
+            return ch, describe_forbidden(exc, d.folder.name if d.folder else "the root", ch.desired["folder_uid"])
         except SreError as exc:
             return ch, str(exc)
 
@@ -258,6 +317,9 @@ def apply(grafana: Grafana, the_plan: Plan, *, concurrency: int = 4) -> ApplyRes
             continue
         if ch.action is Action.drift and ch.reason == UNMANAGED:
             result.skipped.append(ch)
+            continue
+        if ch.reason.startswith(REFUSED):
+            result.failed.append((ch, ch.reason))
             continue
         todo.append(ch)
     with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:

@@ -12,13 +12,17 @@ files agree again, and reports Prometheus's reason (exit 1).
 Kubernetes (the Prometheus Operator): one PrometheusRule per rendered file (split under 512
 KiB), created and updated by server-side apply with field manager `sre`, listed by the label
 `app.kubernetes.io/managed-by=sre` (one request for the whole plan), and pruned only among
-the objects carrying that label.
+the objects carrying that label. `spec.groups` is a list-map keyed by `name` in the Operator's
+CRD, so server-side apply keeps groups another field manager applied to the same object: the
+plan compares only the groups sre's field manager owns (read from `managedFields`) and names the
+others and their manager; apply leaves them alone.
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
+import json
 import os
 import tempfile
 import time
@@ -309,6 +313,31 @@ def _selector() -> str:
     return f"{MANAGED_LABEL}={MANAGED_VALUE}"
 
 
+def owned_groups(live: dict[str, Any], manager: str = FIELD_MANAGER) -> tuple[set[str] | None, dict[str, str]]:
+    """(group names `manager` applied, or None when managedFields does not say; other group -> its manager)."""
+    owners: dict[str, str] = {}
+    applied = False
+    for entry in (live.get("metadata") or {}).get("managedFields") or []:
+        who = str(entry.get("manager"))
+        applied = applied or (who == manager and entry.get("operation") == "Apply")
+        groups = ((entry.get("fieldsV1") or {}).get("f:spec") or {}).get("f:groups") or {}
+        for element in groups:
+            with contextlib.suppress(ValueError, AttributeError):
+                name = str(json.loads(element[2:]).get("name")) if element.startswith("k:") else None
+                if name is not None and (who == manager or name not in owners):
+                    owners[name] = who
+    if not applied:
+        return None, {}
+    return ({name for name, who in owners.items() if who == manager},
+            {name: who for name, who in owners.items() if who != manager})
+
+
+def _comparable_spec(spec: dict[str, Any], groups: set[str] | None = None) -> dict[str, Any]:
+    """The spec with only `groups` (all when None), ordered by name: what sre's apply decides."""
+    kept = [g for g in spec.get("groups") or [] if groups is None or g.get("name") in groups]
+    return {**spec, "groups": sorted(kept, key=lambda g: str(g.get("name")))}
+
+
 def plan_kubernetes(objects: list[dict[str, Any]], api: ApiClient, namespace: str, *, prune: bool = False,
                     target: str | None = None) -> Plan:
     from kubernetes.client import CustomObjectsApi
@@ -330,16 +359,20 @@ def plan_kubernetes(objects: list[dict[str, Any]], api: ApiClient, namespace: st
             plan.changes.append(Change("prometheusrule", name, Action.create, unified_diff({}, obj["spec"], name), obj))
             continue
         claimed = (cur["metadata"].get("annotations") or {}).get(HASH_ANNOTATION)
-        actual = content_hash(cur.get("spec") or {})
-        if claimed != actual:
-            plan.changes.append(Change("prometheusrule", name, Action.drift,
-                                       unified_diff(cur.get("spec"), obj["spec"], name), obj, cur,
-                                       reason="edited since sre applied it: apply overwrites it"))
-        elif claimed == want and _labels_match(cur, obj):
-            plan.changes.append(Change("prometheusrule", name, Action.unchanged, "", obj, cur))
+        mine, foreign = owned_groups(cur)
+        live_spec = _comparable_spec(cur.get("spec") or {}, mine)
+        want_spec = _comparable_spec(obj["spec"])
+        note = ("; ".join(f"group {g} applied by field manager {who}" for g, who in sorted(foreign.items()))
+                + ": kept, not compared") if foreign else ""
+        diff = unified_diff(live_spec, want_spec, name)
+        if live_spec == want_spec and claimed == want and _labels_match(cur, obj):
+            plan.changes.append(Change("prometheusrule", name, Action.unchanged, "", obj, cur, reason=note))
+        elif live_spec != want_spec and claimed == want:
+            plan.changes.append(Change("prometheusrule", name, Action.drift, diff, obj, cur,
+                                       reason="; ".join(filter(None, [
+                                           "edited since sre applied it: apply overwrites it", note]))))
         else:
-            plan.changes.append(Change("prometheusrule", name, Action.update,
-                                       unified_diff(cur.get("spec"), obj["spec"], name), obj, cur))
+            plan.changes.append(Change("prometheusrule", name, Action.update, diff, obj, cur, reason=note))
     if prune:
         wanted = {o["metadata"]["name"] for o in objects}
         for name, cur in sorted(live.items()):

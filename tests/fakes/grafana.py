@@ -1,23 +1,38 @@
 """A fake of the part of Grafana's HTTP API that `sre dashboards` uses, on loopback.
 
 A real threaded HTTP server that the real `grafana-client` talks to. It answers as Grafana's
-HTTP API documentation describes (Folder/Dashboard Search, Folder and Dashboard APIs, 11.x):
+HTTP API documentation describes (Folder/Dashboard Search, Folder and Dashboard APIs).
 
+Versions modelled: Grafana 11.0 to 12.x, chosen per instance with `version=` (default 11.2.0).
+Where the versions differ the fake follows the one asked for: up to 11.2 a dashboard title is
+unique within its folder (and a save with `overwrite` lands in the dashboard holding the title);
+from 11.3 titles need not be unique; nested folders go 8 levels deep before 12.0 and 4 from 12.0.
+Each rule below cites the upstream file or document it follows (`grafana/grafana` paths).
+
+- GET  /api/health            {commit, database, version} without credentials.
 - GET  /api/search            query, tag (all must match), type (dash-db | dash-folder),
-                              dashboardUIDs, folderUIDs, limit (default 1000, max 5000, invalid
-                              -> 1000), page (from 1; limit is the page size). Folders at every
+                              dashboardUIDs, folderUIDs, limit (default 1000, above 5000 -> 422,
+                              invalid -> 1000), page (from 1; limit is the page size), sorted by
+                              title only (sort=alpha-desc reverses). Folders at every
                               level are listed; a hit inside a folder carries folderId/folderUid/
                               folderTitle/folderUrl (for a nested folder: its parent).
 - POST /api/folders           {uid, title, parentUid}; 409 when the uid, or the title under the
-                              same parent, already exists; 404 when parentUid does not exist.
+                              same parent, already exists; 404 when parentUid does not exist;
+                              400 for the title "General" and beyond the nesting depth.
 - PUT  /api/folders/:uid      {title, version, overwrite}; 404; 412 version-mismatch.
 - POST /api/folders/:uid/move {parentUid} (empty: the root); 404.
 - POST /api/dashboards/db     {dashboard, folderUid, folderId, overwrite, message}; 400 folder not
-                              found / empty title; 412 version-mismatch / name-exists; an update
-                              without folderUid or folderId moves the dashboard to the root.
+                              found / empty title / provisioned; 412 version-mismatch (an existing
+                              uid without the current version) / name-exists (11.2 and older);
+                              titles are trimmed; an update without folderUid or folderId moves the
+                              dashboard to the root.
 - GET  /api/dashboards/uid/:uid      {dashboard, meta}; 404
-- DELETE /api/dashboards/uid/:uid    {title, message, id}; 404
-- 401 without valid credentials (Bearer token or basic auth), 403 for a Viewer writing.
+- DELETE /api/dashboards/uid/:uid    {title, message, id}; 404; 400 for a provisioned dashboard
+- 401 without valid credentials (Bearer token or basic auth), 403 for a Viewer writing, and 403 for
+  a write into a folder whose permissions deny it (`deny_folder`).
+
+Not modelled: folder permissions beyond a per-folder deny, dashboard versions history, library
+panels, the app-platform (`/apis/dashboard.grafana.app`) endpoints, alerting.
 
 Faults can be queued (`fail_next`) to answer 429 with Retry-After or 5xx. Every request is
 recorded (method, path, query, JSON body, time) for tests to assert on.
@@ -40,7 +55,8 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from tests.fakes.server import LoopbackServer
 
 DEFAULT_LIMIT = 1000
-MAX_LIMIT = 5000
+MAX_LIMIT = 5000  # pkg/api/search.go: a larger limit is answered 422
+ROOT_FOLDER_NAME = "General"  # pkg/services/dashboards/models.go RootFolderName
 
 
 def _slug(title: str) -> str:
@@ -102,12 +118,16 @@ class _Dashboard:
 class FakeGrafana(LoopbackServer):
     """Start with `FakeGrafana().start()`; `url`, `requests`, `stop()`."""
 
-    def __init__(self, tokens: dict[str, str] | None = None, users: dict[tuple[str, str], str] | None = None) -> None:
+    def __init__(self, tokens: dict[str, str] | None = None, users: dict[tuple[str, str], str] | None = None,
+                 *, version: str = "11.2.0") -> None:
         # token -> role; (user, password) -> role. Role: Admin | Editor | Viewer.
         self.tokens = dict(tokens if tokens is not None else {"test-token": "Editor"})
         self.users = dict(users if users is not None else {("admin", "admin"): "Admin"})
+        self.version = version
         self.folders: dict[str, _Folder] = {}
         self.dashboards: dict[str, _Dashboard] = {}
+        self.denied_folders: set[str] = set()  # folder uids whose permissions refuse every write
+        self.provisioned: dict[str, str] = {}  # dashboard uid -> the provisioning file it came from
         self.requests: list[Recorded] = []
         self.faults: list[Fault] = []
         self._next_id = 1
@@ -150,6 +170,45 @@ class FakeGrafana(LoopbackServer):
         with self._lock:
             return self.dashboards[uid].folder_uid
 
+    @property
+    def _release(self) -> tuple[int, int]:
+        major, minor = [*self.version.split("."), "0"][:2]
+        return int(major), int(minor)
+
+    @property
+    def titles_unique(self) -> bool:
+        # Up to 11.2 a dashboard's title is unique in its folder; 11.3 dropped the constraint
+        # (grafana/grafana#90687, "Dashboards: Remove unique name constraints", 11.3 release notes).
+        return self._release < (11, 3)
+
+    @property
+    def max_folder_depth(self) -> int:
+        # pkg/services/folder/model.go MaxNestedFolderDepth = 8 through 11.x; from 12.0
+        # pkg/setting [folder] max_nested_folder_depth defaults to 4.
+        return 4 if self._release >= (12, 0) else 8
+
+    def deny_folder(self, uid: str) -> None:
+        """Folder permissions that refuse this fake's tokens every write in `uid` (viewing stays)."""
+        with self._lock:
+            self.denied_folders.add(uid)
+
+    def provision(self, dashboard: dict[str, Any], folder_uid: str | None = None,
+                  external_id: str = "/etc/grafana/provisioning/dashboards/sre/dashboard.json") -> None:
+        """A dashboard loaded by Grafana's file provisioning (not through the API)."""
+        with self._lock:
+            body = copy.deepcopy(dashboard)
+            record = _Dashboard(id=self._new_id(), uid=str(body["uid"]), body=body, folder_uid=folder_uid, version=1)
+            body.update(id=record.id, version=1)
+            self.dashboards[record.uid] = record
+            self.provisioned[record.uid] = external_id
+
+    def _depth(self, folder_uid: str | None) -> int:
+        depth = 0
+        while folder_uid is not None and folder_uid in self.folders:
+            depth += 1
+            folder_uid = self.folders[folder_uid].parent_uid
+        return depth
+
     def _new_id(self) -> int:
         self._next_id += 1
         return self._next_id - 1
@@ -166,7 +225,6 @@ class FakeGrafana(LoopbackServer):
                 limit = DEFAULT_LIMIT
         except ValueError:
             limit = DEFAULT_LIMIT
-        limit = min(limit, MAX_LIMIT)
         try:
             page = max(1, int(first("page", "1")))
         except ValueError:
@@ -198,7 +256,10 @@ class FakeGrafana(LoopbackServer):
                     if folder_uids and (d.folder_uid or "general") not in folder_uids:
                         continue
                     hits.append(self._dashboard_hit(d))
-        hits.sort(key=lambda h: (h["title"].lower(), h["uid"]))
+        # Sorted by title only (pkg/services/search/sorting.go: alpha-asc, the default, and
+        # alpha-desc are the sort options of OSS Grafana; others are Enterprise). Equal titles
+        # come in the order they were made, not by uid.
+        hits.sort(key=lambda h: (h["title"].lower(), h["id"]), reverse=first("sort") == "alpha-desc")
         return hits[(page - 1) * limit: page * limit]
 
     def _parent_fields(self, folder_uid: str | None) -> dict[str, Any]:
@@ -227,11 +288,20 @@ class FakeGrafana(LoopbackServer):
         parent = body.get("parentUid") or None
         if not title:
             return 400, {"message": "folder title cannot be empty"}
+        # pkg/services/dashboards/service/dashboard_service.go: a folder may not take the root's
+        # name, "General" (ErrDashboardFolderNameExists, 400), in any letter case.
+        if title.lower() == ROOT_FOLDER_NAME.lower():
+            return 400, {"message": "A folder with that name already exists"}
         if len(uid) > 40:
             return 400, {"message": "uid too long, max 40 characters"}
         with self._lock:
             if parent is not None and parent not in self.folders:
                 return 404, {"message": "folder not found", "status": "not-found"}
+            if parent is not None and parent in self.denied_folders:
+                return 403, _ACCESS_DENIED_FOLDER
+            # pkg/services/folder/model.go ErrMaximumDepthReached: 400 with a messageId.
+            if self._depth(parent) + 1 > self.max_folder_depth:
+                return 400, {"messageId": "folder.maximum-depth-reached", "message": "Maximum nested folder depth reached"}
             if uid in self.folders or uid in self.dashboards:
                 return 409, {"message": "a folder with the same uid already exists"}
             if any(f.title == title and f.parent_uid == parent for f in self.folders.values()):
@@ -247,8 +317,13 @@ class FakeGrafana(LoopbackServer):
                 return 404, {"message": "folder not found", "status": "not-found"}
             if not body.get("overwrite") and body.get("version") not in (None, f.version):
                 return 412, {"message": "The folder has been changed by someone else", "status": "version-mismatch"}
+            if f.uid in self.denied_folders:
+                return 403, _ACCESS_DENIED_FOLDER
             if body.get("title"):
-                f.title = str(body["title"])
+                title = str(body["title"]).strip()
+                if title.lower() == ROOT_FOLDER_NAME.lower():
+                    return 400, {"message": "A folder with that name already exists"}
+                f.title = title
             f.version += 1
             f.updated = _now()
             return 200, self._folder_body(f)
@@ -259,15 +334,24 @@ class FakeGrafana(LoopbackServer):
             parent = body.get("parentUid") or None
             if f is None or (parent is not None and parent not in self.folders):
                 return 404, {"message": "folder not found", "status": "not-found"}
+            if uid in self.denied_folders or (parent is not None and parent in self.denied_folders):
+                return 403, _ACCESS_DENIED_FOLDER
             chain = parent
             while chain is not None:  # a folder cannot move under itself or a descendant
                 if chain == uid:
                     return 400, {"message": "cannot move a folder under itself"}
                 chain = self.folders[chain].parent_uid
+            if self._depth(parent) + self._height(uid) > self.max_folder_depth:
+                return 400, {"messageId": "folder.maximum-depth-reached", "message": "Maximum nested folder depth reached"}
             f.parent_uid = parent
             f.version += 1
             f.updated = _now()
             return 200, self._folder_body(f)
+
+    def _height(self, uid: str) -> int:
+        """Levels of the subtree rooted at folder `uid` (1: no subfolders)."""
+        children = [f.uid for f in self.folders.values() if f.parent_uid == uid]
+        return 1 + max((self._height(c) for c in children), default=0)
 
     def _folder_body(self, f: _Folder) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -292,7 +376,10 @@ class FakeGrafana(LoopbackServer):
         if not isinstance(dash, dict):
             return 400, {"message": "bad request data"}
         dash = copy.deepcopy(dash)
+        # pkg/services/dashboards/service/dashboard_service.go BuildSaveDashboardCommand: the
+        # title is trimmed and written back into the stored JSON.
         title = str(dash.get("title") or "").strip()
+        dash["title"] = title
         if not title:
             return 400, {"message": "Dashboard title cannot be empty", "status": "empty-name"}
         overwrite = bool(body.get("overwrite"))
@@ -309,21 +396,31 @@ class FakeGrafana(LoopbackServer):
                 return 400, {"message": "a folder with the same uid already exists"}
             if uid and len(uid) > 40:
                 return 400, {"message": "uid too long, max 40 characters", "status": "bad-request"}
+            # Folder permissions are checked for the folder the dashboard goes to and, on an
+            # update, the one it is in (pkg/services/dashboards/service/dashboard_service.go
+            # ErrDashboardUpdateAccessDenied, 403 "Access denied to save dashboard").
+            if folder_uid in self.denied_folders or (existing is not None
+                                                     and existing.folder_uid in self.denied_folders):
+                return 403, {"message": "Access denied to save dashboard"}
+            # pkg/services/dashboards/database/database.go getExistingDashboardByIDOrUIDForUpdate:
+            # an existing uid without overwrite needs the current version; no version is not it.
+            if existing is not None and not overwrite and dash.get("version") != existing.version:
+                return 412, {"message": "The dashboard has been changed by someone else",
+                             "status": "version-mismatch"}
+            # ... getExistingDashboardByTitleAndFolder (11.2 and older): another dashboard of the
+            # same title in the folder refuses the save, or with overwrite takes it: the body is
+            # saved under that dashboard's id, uid and version, and the sent uid is ignored.
             same_title = next((d for d in self.dashboards.values()
                                if d.title.lower() == title.lower() and d.folder_uid == folder_uid
-                               and d.uid != uid), None)
+                               and d.uid != uid), None) if self.titles_unique else None
             if same_title is not None and not overwrite:
                 return 412, {"message": "A dashboard with the same name in the folder already exists",
                              "status": "name-exists"}
-            if existing is not None and not overwrite:
-                sent_version = dash.get("version")
-                if sent_version is None:
-                    return 412, {"message": "A dashboard with the same uid already exists", "status": "name-exists"}
-                if sent_version != existing.version:
-                    return 412, {"message": "The dashboard has been changed by someone else",
-                                 "status": "version-mismatch"}
-            if same_title is not None and overwrite:
-                del self.dashboards[same_title.uid]  # Grafana replaces the dashboard of that name
+            if same_title is not None:
+                existing = same_title
+            # pkg/services/dashboards/errors.go ErrDashboardCannotSaveProvisionedDashboard (400).
+            if existing is not None and existing.uid in self.provisioned:
+                return 400, {"message": "Cannot save provisioned dashboard"}
             if existing is None:
                 uid = uid or f"d{self._next_id:09d}"
                 record = _Dashboard(id=self._new_id(), uid=uid, body=dash, folder_uid=folder_uid, version=1)
@@ -347,21 +444,29 @@ class FakeGrafana(LoopbackServer):
             d = self.dashboards.get(uid)
             if d is None:
                 return 404, {"message": "Dashboard not found"}
+            provisioned_from = self.provisioned.get(d.uid, "")
             meta = {"type": "db", "canSave": True, "canEdit": True, "canAdmin": True, "canStar": True,
                     "canDelete": True, "slug": _slug(d.title), "url": f"/d/{d.uid}/{_slug(d.title)}",
                     "expires": "0001-01-01T00:00:00Z", "created": d.created, "updated": d.updated,
                     "updatedBy": "admin", "createdBy": "admin", "version": d.version, "hasAcl": False,
                     "isFolder": False, "folderId": 0, "folderUid": "", "folderTitle": "General",
-                    "folderUrl": "", "provisioned": False, "provisionedExternalId": ""}
+                    "folderUrl": "", "provisioned": bool(provisioned_from),
+                    "provisionedExternalId": provisioned_from}
             parent = self._parent_fields(d.folder_uid)
             meta.update(parent)
             return 200, {"dashboard": copy.deepcopy(d.body), "meta": meta}
 
     def delete_dashboard(self, uid: str) -> tuple[int, Any]:
         with self._lock:
-            d = self.dashboards.pop(uid, None)
+            d = self.dashboards.get(uid)
             if d is None:
                 return 404, {"message": "Dashboard not found"}
+            if d.folder_uid in self.denied_folders:
+                return 403, {"message": "Access denied to delete dashboard"}
+            # pkg/services/dashboards/errors.go ErrDashboardCannotDeleteProvisionedDashboard (400).
+            if uid in self.provisioned:
+                return 400, {"message": "provisioned dashboard cannot be deleted"}
+            del self.dashboards[uid]
             return 200, {"title": d.title, "message": f"Dashboard {d.title} deleted", "id": d.id}
 
     # ------------------------------------------------------------------ dispatch
@@ -385,17 +490,23 @@ class FakeGrafana(LoopbackServer):
                 if fault.times > 0 and fault.method == method and path.startswith(fault.path_prefix):
                     fault.times -= 1
                     return fault.status, fault.body, fault.headers
+        if method == "GET" and path == "/api/health":  # pkg/api/health.go: no credentials needed
+            return 200, {"commit": "fake", "database": "ok", "version": self.version}, {}
         role = self.role(headers)
         if role is None:
             return 401, {"extra": None, "message": "Invalid API key", "messageId": "api-key.invalid",
                          "statusCode": 401, "traceID": ""}, {}
-        if method != "GET" and role == "Viewer":
+        if method != "GET" and role == "Viewer":  # the route's RBAC middleware (pkg/api/api.go authorize)
             return 403, {"accessErrorId": "ACE0000000001", "title": "Access denied",
                          "message": "You'll need additional permissions to perform this action."}, {}
         m = re.fullmatch(r"/api/dashboards/uid/([^/]+)", path)
         f = re.fullmatch(r"/api/folders/([^/]+)", path)
         mv = re.fullmatch(r"/api/folders/([^/]+)/move", path)
         if method == "GET" and path in ("/api/search", "/api/search/"):
+            limit = (query.get("limit") or [""])[0]
+            if limit.lstrip("-").isdigit() and int(limit) > MAX_LIMIT:  # pkg/api/search.go
+                return 422, {"message": "Limit is above maximum allowed (5000), use page parameter to access hits "
+                                        "beyond limit"}, {}
             return 200, self.search(query), {}
         if method == "POST" and path == "/api/folders":
             return (*self.create_folder(body or {}), {})
@@ -410,6 +521,11 @@ class FakeGrafana(LoopbackServer):
         if method == "DELETE" and m:
             return (*self.delete_dashboard(unquote(m.group(1))), {})
         return 404, {"message": "Not found"}, {}
+
+
+# A folder's own permissions refuse in the folder service, after the route's RBAC check passed:
+# no accessErrorId (pkg/api/folder.go ToFolderErrorResponse, dashboards.ErrFolderAccessDenied).
+_ACCESS_DENIED_FOLDER = {"message": "Access denied"}
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -277,51 +277,115 @@ def json_patch(doc: Any, ops: list[dict[str, Any]]) -> Any:
 
 _SERVER_META = ("uid", "resourceVersion", "creationTimestamp", "generation", "managedFields", "deletionTimestamp")
 
+# Lists that server-side apply merges item by item (`x-kubernetes-list-type: map`), by resource and
+# field path -> the keys of an item. Every other list is atomic: owned whole by one manager.
+# PrometheusRule: prometheus-operator pkg/apis/monitoring/v1/prometheusrule_types.go marks
+# `spec.groups` `+listType=map` `+listMapKey=name` (the generated CRD carries
+# x-kubernetes-list-type: map, x-kubernetes-list-map-keys: [name]); `rules` inside a group is atomic.
+LIST_MAPS: dict[tuple[str, str], dict[tuple[str, ...], tuple[str, ...]]] = {
+    ("monitoring.coreos.com", "prometheusrules"): {("spec", "groups"): ("name",)},
+}
+Path = tuple[str, ...]  # field path; a list-map item is one element `k:{"name":"x"}` (as in fieldsV1)
 
-def _leaves(obj: Any, prefix: tuple[str, ...] = ()) -> dict[tuple[str, ...], Any]:
-    """Field paths of an applied configuration down to scalars and lists (lists are owned whole)."""
+
+def _item_key(item: Any, keys: tuple[str, ...]) -> str | None:
+    if not isinstance(item, dict) or any(k not in item for k in keys):
+        return None
+    return "k:" + json.dumps({k: item[k] for k in keys}, separators=(",", ":"), sort_keys=True)
+
+
+def _leaves(obj: Any, prefix: Path = (), list_maps: dict[Path, tuple[str, ...]] | None = None) -> dict[Path, Any]:
+    """Field paths of an applied configuration down to scalars and atomic lists.
+
+    Follows k8s.io structured-merge-diff (fieldpath): maps own their keys; a list-map owns each
+    item by its key; any other list is owned whole.
+    """
+    list_maps = list_maps or {}
     if isinstance(obj, dict):  # an empty map owns no field
-        out: dict[tuple[str, ...], Any] = {}
+        out: dict[Path, Any] = {}
         for k, v in obj.items():
             if prefix == ("metadata",) and k in (*_SERVER_META, "name", "namespace"):
                 continue
-            out.update(_leaves(v, (*prefix, k)))
+            out.update(_leaves(v, (*prefix, k), list_maps))
+        return out
+    keys = list_maps.get(prefix)
+    if isinstance(obj, list) and keys is not None:
+        out = {}
+        for item in obj:
+            element = _item_key(item, keys)
+            if element is None:
+                raise ApiError(422, "Invalid", f".{'.'.join(prefix)}: Invalid value: an item lacks its key "
+                                               f"field(s) {', '.join(keys)}")
+            if (*prefix, element) in out or any(p[:len(prefix) + 1] == (*prefix, element) for p in out):
+                raise ApiError(422, "Invalid", f".{'.'.join(prefix)}: Duplicate value: {element[2:]}")
+            out.update(_leaves(item, (*prefix, element), list_maps))
         return out
     return {prefix: obj} if prefix else {}
 
 
-def _get_path(obj: Any, path: tuple[str, ...]) -> Any:
-    for p in path:
-        if not isinstance(obj, dict) or p not in obj:
+def _child(obj: Any, part: str) -> Any:
+    if part.startswith("k:"):
+        want = json.loads(part[2:])
+        if not isinstance(obj, list):
             return None
-        obj = obj[p]
+        return next((x for x in obj if isinstance(x, dict) and all(x.get(k) == v for k, v in want.items())), None)
+    return obj.get(part) if isinstance(obj, dict) else None
+
+
+def _get_path(obj: Any, path: Path) -> Any:
+    for p in path:
+        obj = _child(obj, p)
+        if obj is None:
+            return None
     return obj
 
 
-def _set_path(obj: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
-    for p in path[:-1]:
-        nxt = obj.get(p)
-        if not isinstance(nxt, dict):
-            nxt = {}
-            obj[p] = nxt
-        obj = nxt
-    obj[path[-1]] = copy.deepcopy(value)
+def _set_path(obj: dict[str, Any], path: Path, value: Any) -> None:
+    cur: Any = obj
+    for i, p in enumerate(path[:-1]):
+        nxt = _child(cur, p)
+        if nxt is None:
+            if p.startswith("k:"):  # a new list-map item: appended, with its key fields
+                nxt = dict(json.loads(p[2:]))
+                cur.append(nxt)
+            else:
+                nxt = [] if path[i + 1].startswith("k:") else {}
+                cur[p] = nxt
+        cur = nxt
+    cur[path[-1]] = copy.deepcopy(value)
 
 
-def _del_path(obj: dict[str, Any], path: tuple[str, ...]) -> None:
-    parents = []
-    for p in path[:-1]:
-        nxt = obj.get(p)
-        if not isinstance(nxt, dict):
-            return
-        parents.append((obj, p))
-        obj = nxt
-    obj.pop(path[-1], None)
-    for parent, p in reversed(parents):  # drop maps left empty
-        if parent[p] == {}:
-            del parent[p]
-        else:
+def _del_path(obj: dict[str, Any], path: Path) -> None:
+    parent = _get_path(obj, path[:-1])
+    if isinstance(parent, dict):
+        parent.pop(path[-1], None)
+    for depth in range(len(path) - 1, 0, -1):  # drop maps left empty
+        holder = _get_path(obj, path[:depth - 1])
+        node = _get_path(obj, path[:depth])
+        if node != {} or path[depth - 1].startswith("k:"):
             break
+        if isinstance(holder, dict):
+            holder.pop(path[depth - 1], None)
+
+
+def _del_item(obj: dict[str, Any], item_path: Path) -> None:
+    holder = _get_path(obj, item_path[:-1])
+    item = _get_path(obj, item_path)
+    if isinstance(holder, list) and item is not None:
+        holder.remove(item)
+
+
+def fields_v1(paths: set[Path]) -> dict[str, Any]:
+    """The `fieldsV1` form of a set of field paths (f:<field>, k:<key> with "." for the item itself)."""
+    out: dict[str, Any] = {}
+    for path in sorted(paths):
+        node = out
+        for part in path:
+            name = part if part.startswith("k:") else f"f:{part}"
+            node = node.setdefault(name, {})
+            if part.startswith("k:"):
+                node.setdefault(".", {})
+    return out
 
 
 # ---------------------------------------------------------------- the server
@@ -405,8 +469,8 @@ class FakeKube(LoopbackServer):
     def _managed_fields(self, key: Key, operation: dict[str, str]) -> list[dict[str, Any]]:
         group, version = key[0], key[1]
         return [{"manager": m, "operation": operation.get(m, "Apply"), "apiVersion": api_version(group, version),
-                 "time": _now(), "fieldsType": "FieldsV1", "fieldsV1": {}}
-                for m in sorted(self.owners.get(key, {}))]
+                 "time": _now(), "fieldsType": "FieldsV1", "fieldsV1": fields_v1(paths)}
+                for m, paths in sorted(self.owners.get(key, {}).items())]
 
     def _create_object(self, key: Key, obj: dict[str, Any], *, manager: str, applied: bool = False) -> dict[str, Any]:
         group, version, ns, plural, name = key
@@ -417,7 +481,7 @@ class FakeKube(LoopbackServer):
         meta.update(uid=str(uuid.uuid4()), resourceVersion=self._next_rv(), creationTimestamp=_now(), generation=1)
         obj["apiVersion"] = api_version(group, version)
         obj["kind"] = kind_of(plural)
-        self.owners[key] = {manager: set(_leaves(obj)) if applied else set()}
+        self.owners[key] = {manager: set(_leaves(obj, list_maps=LIST_MAPS.get((group, plural)))) if applied else set()}
         meta["managedFields"] = self._managed_fields(key, {manager: "Apply" if applied else "Update"})
         self._settle(key, obj)
         self.objects[key] = obj
@@ -573,7 +637,7 @@ class FakeKube(LoopbackServer):
         cur = self.objects.get(key)
         if cur is None:
             return 201, copy.deepcopy(self._create_object(key, copy.deepcopy(body), manager=manager, applied=True))
-        applied = _leaves(body)
+        applied = _leaves(body, list_maps=LIST_MAPS.get((key[0], key[3])))
         owners = self.owners.setdefault(key, {})
         conflicts = []
         for path, value in applied.items():
@@ -589,8 +653,19 @@ class FakeKube(LoopbackServer):
                                         "field": "." + ".".join(p)} for o, p in conflicts]})
         after = copy.deepcopy(cur)
         before_owned = owners.get(manager, set())
+        others = set().union(*(f for o, f in owners.items() if o != manager))
+        # A list-map item this manager applied before and no longer does goes when no other
+        # manager owns a field in it (structured-merge-diff removes what only the applier owned).
+        gone: set[Path] = set()
+        for path in before_owned:
+            for i, part in enumerate(path):
+                item = path[:i + 1]
+                if part.startswith("k:") and not any(p[:i + 1] == item for p in set(applied) | others):
+                    gone.add(item)
+        for item in sorted(gone, key=len, reverse=True):
+            _del_item(after, item)
         for path in before_owned - set(applied):
-            if not any(path in f for o, f in owners.items() if o != manager):
+            if path not in others and not any(path[:len(item)] == item for item in gone):
                 _del_path(after, path)
         for path, value in applied.items():
             _set_path(after, path, value)

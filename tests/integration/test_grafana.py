@@ -384,3 +384,89 @@ def test_reconcile_job_plans_then_applies_and_records_runs(tmp_path: Path, fake:
                         ("dashboards.reconcile", "ok")]
     finally:
         store.dispose()
+
+
+def _hand_made(fake: FakeGrafana, uid: str, title: str, folder_uid: str) -> None:
+    requests.post(f"{fake.url}/api/dashboards/db", headers={"Authorization": f"Bearer {TOKEN}"}, timeout=5, json={
+        "dashboard": {"uid": uid, "title": title, "tags": ["team"], "panels": []}, "folderUid": folder_uid,
+    }).raise_for_status()
+
+
+def _rename_redis(d: Path, title: str) -> None:
+    module = d / "redis.py"
+    module.write_text(module.read_text().replace('title="Redis"', f'title="{title}"'))
+
+
+def test_a_rename_onto_a_hand_made_title_never_overwrites_it_on_grafana_11_2(tmp_path: Path) -> None:
+    with FakeGrafana(tokens={TOKEN: "Editor"}, version="11.2.0") as fake:
+        g = grafana(fake)
+        d = tree(tmp_path)
+        apply(g, plan(g, sources(d)))
+        folder = fake.folder_of("sre-redis")
+        assert folder is not None
+        _hand_made(fake, "team-cache", "Team cache", folder)
+        _rename_redis(d, "Team cache")
+
+        p = plan(g, sources(d))
+        refused = next(c for c in p.changes if c.name == "sre-redis")
+        assert refused.action is Action.drift and "team-cache" in refused.reason
+        fake.clear_requests()
+        result = apply(g, p)
+        assert [(c.name, e) for c, e in result.failed] == [("sre-redis", refused.reason)]
+        assert not fake.requests_to("POST", "/api/dashboards/db"), "nothing saved over the hand-made dashboard"
+        mine = fake.dashboard("team-cache")
+        assert mine["title"] == "Team cache" and mine["tags"] == ["team"]
+        assert fake.dashboard("sre-redis")["title"] == "Redis"
+
+
+def test_the_answered_uid_is_checked_when_a_title_is_taken_after_the_plan(tmp_path: Path) -> None:
+    with FakeGrafana(tokens={TOKEN: "Editor"}, version="11.2.0") as fake:
+        g = grafana(fake)
+        d = tree(tmp_path)
+        apply(g, plan(g, sources(d)))
+        _rename_redis(d, "Team cache")
+        p = plan(g, sources(d))
+        _hand_made(fake, "team-cache", "Team cache", str(fake.folder_of("sre-redis")))  # between plan and apply
+        result = apply(g, p)
+        (failed,) = result.failed
+        assert failed[0].name == "sre-redis" and "team-cache" in failed[1] and "Team cache" in failed[1]
+        # Grafana 11.2 has already written into the other dashboard: the outcome says so, and
+        # the next plan does not offer to prune it as a managed dashboard absent from code.
+        assert "overwrote" in failed[1]
+        assert not plan(g, sources(d), prune=True).of(Action.delete)
+
+
+def test_titles_need_not_be_unique_from_grafana_11_3(tmp_path: Path) -> None:
+    with FakeGrafana(tokens={TOKEN: "Editor"}, version="11.3.0") as fake:
+        g = grafana(fake)
+        d = tree(tmp_path)
+        apply(g, plan(g, sources(d)))
+        _hand_made(fake, "team-cache", "Team cache", str(fake.folder_of("sre-redis")))
+        _rename_redis(d, "Team cache")
+        p = plan(g, sources(d))
+        assert next(c for c in p.changes if c.name == "sre-redis").action is Action.update
+        assert apply(g, p).ok
+        assert fake.dashboard("sre-redis")["title"] == fake.dashboard("team-cache")["title"] == "Team cache"
+        assert fake.dashboard("team-cache")["tags"] == ["team"]
+
+
+def test_a_403_in_one_folder_fails_that_folder_alone(tmp_path: Path, fake: FakeGrafana) -> None:
+    g = grafana(fake)
+    d = tree(tmp_path)
+    apply(g, plan(g, sources(d)))
+    fake.deny_folder("sre-platform-databases")
+    for module in ("redis.py", "api.py"):
+        path = d / module
+        path.write_text(path.read_text().replace('title="Redis"', 'title="Redis cache"')
+                        .replace('title="Messaging API"', 'title="Messaging API v2"'))
+    p = plan(g, sources(d))
+    result = apply(g, p)
+    assert [c.name for c, _ in result.failed] == ["sre-redis"]
+    error = result.failed[0][1]
+    assert "403" in error and "Platform/Databases" in error and "sre-platform-databases" in error
+    assert [c.name for c in result.done] == ["sre-api"]
+    assert fake.dashboard("sre-api")["title"] == "Messaging API v2"
+
+    out = sre("dashboards", "apply", "--config", str(write_config(tmp_path, fake, directory=d)), "--output", "json")
+    assert out.returncode == 1, out.stderr
+    assert [f["name"] for f in json.loads(out.stdout)["apply"]["failed"]] == ["sre-redis"]

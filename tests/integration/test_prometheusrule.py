@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from sre.config import load_config
+from sre.provision.plan import content_hash
 from sre.provision.prometheus import apply_kubernetes, desired_files, plan_kubernetes
 from sre.rules.render import HASH_ANNOTATION, MANAGED_LABEL, prometheusrule_objects
 from tests.cli import sre
@@ -136,3 +137,54 @@ def test_objects_are_split_under_the_size_limit() -> None:
     assert [o["metadata"]["name"] for o in objs] == ["sre-slos-api", "sre-slos-api-2"]
     assert [g["name"] for o in objs for g in o["spec"]["groups"]] == [g["name"] for g in slo[0].data["groups"]]
     assert all(len(json.dumps(o)) < 8 * 1024 for o in objs)
+
+
+def test_a_group_added_by_another_field_manager_is_kept_and_never_drifts(kube: FakeKube, config_path: Path) -> None:
+    from kubernetes.client import CustomObjectsApi
+
+    from sre.adapters.kubernetes import APPLY_PATCH, api_client
+
+    cfg = load_config(config_path)
+    files = desired_files(ROOT / "alerts", cfg.alerts.runbook_base_url)
+    objs = prometheusrule_objects(files, namespace=NS, labels=cfg.alerts.prometheusrule_labels)
+    api = api_client(cfg)
+    apply_kubernetes(plan_kubernetes(objs, api, NS), api, NS)
+    ours = next(o for o in objs if o["metadata"]["name"] == "sre-api")
+    team_group = {"name": "team-extra", "rules": [{"record": "team:up", "expr": "up"}]}
+    # The team's own controller server-side applies one more group to the same object.
+    CustomObjectsApi(api).patch_namespaced_custom_object(
+        GROUP, VERSION, NS, PLURAL, "sre-api",
+        {"apiVersion": f"{GROUP}/{VERSION}", "kind": "PrometheusRule", "metadata": {"name": "sre-api"},
+         "spec": {"groups": [team_group]}},
+        field_manager="team-controller", _content_type=APPLY_PATCH)
+    live = kube.get(GROUP, VERSION, NS, PLURAL, "sre-api")
+    assert live is not None and [g["name"] for g in live["spec"]["groups"]][-1] == "team-extra"
+
+    p = plan_kubernetes(objs, api, NS)
+    change = next(c for c in p.changes if c.name == "sre-api")
+    assert change.action.value == "unchanged", change.diff
+    assert "team-controller" in change.reason and "team-extra" in change.reason
+    assert not p.has_changes
+
+    apply_kubernetes(plan_kubernetes(objs, api, NS), api, NS)
+    # sre's apply (forced) leaves the team's group alone, and sre's own groups stay exactly as in code.
+    live = kube.get(GROUP, VERSION, NS, PLURAL, "sre-api")
+    assert live is not None
+    assert [g for g in live["spec"]["groups"] if g["name"] != "team-extra"] == ours["spec"]["groups"]
+    assert next(g for g in live["spec"]["groups"] if g["name"] == "team-extra") == team_group
+    assert not plan_kubernetes(objs, api, NS).has_changes
+
+    # A group sre drops from code goes; the team's group stays.
+    fewer = json.loads(json.dumps(objs))
+    mine = next(o for o in fewer if o["metadata"]["name"] == "sre-api")
+    dropped = mine["spec"]["groups"].pop()
+    mine["metadata"]["annotations"][HASH_ANNOTATION] = content_hash(mine["spec"])
+    p = plan_kubernetes(fewer, api, NS)
+    assert next(c for c in p.changes if c.name == "sre-api").action.value == "update"
+    apply_kubernetes(p, api, NS)
+    live = kube.get(GROUP, VERSION, NS, PLURAL, "sre-api")
+    assert live is not None
+    names = [g["name"] for g in live["spec"]["groups"]]
+    assert dropped["name"] not in names and "team-extra" in names
+    final = plan_kubernetes(fewer, api, NS)
+    assert not final.has_changes, [(c.name, c.action, c.reason, c.diff) for c in final.changes if c.action.value != "unchanged"]
