@@ -16,7 +16,8 @@ app = typer.Typer(no_args_is_help=True)
 breaker_app = typer.Typer(no_args_is_help=True, help="The global circuit breaker: status, and reset by a person.")
 app.add_typer(breaker_app, name="breaker")
 
-_OUTCOME_STYLE = {"executed": "green", "dry_run": "cyan", "skipped": "yellow", "failed": "red", "escalated": "red"}
+_OUTCOME_STYLE = {"executed": "green", "dry_run": "cyan", "skipped": "yellow", "refused": "yellow", "failed": "red",
+                  "escalated": "red"}
 
 
 def _store(cfg: SreConfig) -> Store:
@@ -34,7 +35,7 @@ def list_(
     config: ConfigOpt = None,
     output: OutputOpt = Output.table,
     limit: Annotated[int, typer.Option(min=1, max=1000, help="How many, newest first.")] = 50,
-    outcome: Annotated[str | None, typer.Option(help="Only this outcome: executed, dry_run, skipped, failed, "
+    outcome: Annotated[str | None, typer.Option(help="Only this outcome: executed, dry_run, skipped, refused, failed, "
                                                      "escalated.")] = None,
     alert: Annotated[str | None, typer.Option(help="Only this alertname.")] = None,
 ) -> None:

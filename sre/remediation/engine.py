@@ -1,6 +1,8 @@
 """Deciding about one alert: route to its runbook, apply the guards, act, start verification.
 
-Order of the guards, each recorded when it stops an action:
+First the alert is validated against its runbook and the inventory (docs/remediation.md lists
+what): an alert that does not fit is `refused` (guard `validation`), escalated, and never counts
+as a failed action for the breaker. Then the guards, each recorded when it stops an action:
   resolved  the alert (this fingerprint and startsAt) was already seen resolved: never act on it
   duplicate this (fingerprint, startsAt, action) already has its remediation: a note on that one
   allowlist namespaces / clusters / environments the runbook (and kubernetes.regions) allow
@@ -64,6 +66,14 @@ def kubernetes_configured(cfg: SreConfig) -> bool:
     return bool(k.host or k.kubeconfig or os.environ.get("KUBERNETES_SERVICE_HOST"))
 
 
+def _one_line(exc: Exception) -> str:
+    """The reason, on one line; a validation error lists each bad field without its input echoed."""
+    if isinstance(exc, ValidationError):
+        return "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'params'}: {e['msg']}"
+                         for e in exc.errors(include_url=False, include_input=False))
+    return str(exc).replace("\n", " ")
+
+
 class Engine:
     def __init__(self, cfg: SreConfig, store: Store, host: str) -> None:
         self.cfg = cfg
@@ -117,8 +127,13 @@ class Engine:
             action = get_action(rendered.action)
             params = action.parse({**rendered.target, **rendered.params})
         except (TemplateError, ValidationError, ActionError) as exc:
-            detail = str(exc).replace("\n", " ")
-            return self._record(base, "failed", None, f"the runbook does not fit this alert: {detail}",
+            detail = _one_line(exc)
+            return self._record(base, "refused", "validation", f"the alert does not fit its runbook: {detail}",
+                                escalate_kind="runbook")
+        unknown = action.check_target(params, self.cfg)
+        if unknown is not None:
+            base.update(target=action.target(params))
+            return self._record(base, "refused", "validation", f"the alert names an unknown target: {unknown}",
                                 escalate_kind="runbook")
         target = action.target(params)
         if action.per_alert:

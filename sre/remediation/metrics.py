@@ -18,7 +18,7 @@ WEBHOOK_DURATION = Histogram(
 )
 REMEDIATIONS = Counter(
     "sre_remediations_total",
-    "Remediation decisions by action and outcome (executed, dry_run, skipped, failed, escalated, "
+    "Remediation decisions by action and outcome (executed, dry_run, skipped, refused, failed, escalated, "
     "duplicate, verified, verify_failed).",
     ["action", "outcome"],
 )

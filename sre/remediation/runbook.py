@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -32,6 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from sre.config import Environment, Seconds, format_validation_error
 from sre.errors import UsageError
+from sre.remediation.promql_template import UnsafeValue, render_promql
 from sre.rules import yamlio
 
 Severity = Literal["page", "ticket", "info"]
@@ -71,11 +73,10 @@ def template_refs(text: str) -> set[tuple[str, str]]:
     return refs
 
 
-def render_template(text: str, labels: dict[str, str], annotations: dict[str, str] | None = None) -> str:
-    """Fill `{{ labels.x }}` / `{{ annotations.x }}`; TemplateError if the alert lacks one."""
+def _lookup(labels: dict[str, str], annotations: dict[str, str] | None) -> Callable[[re.Match[str]], str]:
     scope = {"labels": labels, "annotations": annotations or {}}
 
-    def sub(m: re.Match[str]) -> str:
+    def value(m: re.Match[str]) -> str:
         ref = _REF.match(m.group(1))
         if not ref:
             raise TemplateError(f"template {m.group(0)}: only labels.<name> and annotations.<name> are known")
@@ -84,7 +85,21 @@ def render_template(text: str, labels: dict[str, str], annotations: dict[str, st
             raise TemplateError(f"the alert has no {kind[:-1]} {name!r} (template {m.group(0)})")
         return scope[kind][name]
 
-    return _TEMPLATE.sub(sub, text)
+    return value
+
+
+def render_template(text: str, labels: dict[str, str], annotations: dict[str, str] | None = None) -> str:
+    """Fill `{{ labels.x }}` / `{{ annotations.x }}`; TemplateError if the alert lacks one."""
+    return _TEMPLATE.sub(_lookup(labels, annotations), text)
+
+
+def render_query(text: str, labels: dict[str, str], annotations: dict[str, str] | None = None) -> str:
+    """Fill a PromQL template with each value escaped for its place in the query (labels are data,
+    never code); TemplateError if the alert lacks one or a value cannot be made safe."""
+    try:
+        return render_promql(text, _TEMPLATE, _lookup(labels, annotations))
+    except UnsafeValue as exc:
+        raise TemplateError(f"verify query: {exc}") from None
 
 
 def _render_any(value: Any, labels: dict[str, str], annotations: dict[str, str]) -> Any:
@@ -175,7 +190,7 @@ class Remediation(_Model):
             target=_render_any(self.target, labels, ann),
             params=_render_any(self.params, labels, ann),
             guards=self.guards,
-            verify_query=render_template(self.verify.query, labels, ann) if self.verify else None,
+            verify_query=render_query(self.verify.query, labels, ann) if self.verify else None,
             verify_within=self.verify.within if self.verify else None,
         )
 

@@ -72,7 +72,7 @@ class Remediation(Base):
     target: Mapped[str] = mapped_column(String(500), default="")
     params: Mapped[dict[str, Any]] = mapped_column(JsonDoc, default=dict)
     dry_run: Mapped[bool] = mapped_column(Boolean, default=False)
-    # executed | dry_run | skipped | failed | escalated | interrupted
+    # executed | dry_run | skipped | refused | failed | escalated | interrupted
     outcome: Mapped[str] = mapped_column(String(20))
     guard: Mapped[str | None] = mapped_column(String(30))  # the guard that stopped it
     reason: Mapped[str] = mapped_column(Text, default="")

@@ -98,3 +98,28 @@ def test_unknown_cluster_fails_cleanly(sandbox_config: SreConfig) -> None:
     action = get_action("postgres.cancel_long_queries")
     with pytest.raises(ActionError, match="no PostgreSQL cluster 'other'"):
         action.run(action.parse({"cluster": "other", "node": "x"}), _ctx(sandbox_config))
+
+
+def test_the_own_sessions_exemption_is_exact_not_a_prefix(sandbox: Stack, sandbox_config: SreConfig) -> None:
+    assert sandbox.postgres is not None
+    evader = psycopg.connect(sandbox.postgres.primary.dsn, application_name="sre-not-really")
+    evader.execute("SELECT 1")  # idle in a transaction, under a name that starts with sre
+    try:
+        wait_until(lambda: sandbox.postgres.primary.sql(  # type: ignore[union-attr]
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'sre-not-really' "
+            "AND state = 'idle in transaction' AND now() - state_change > interval '0.3 second'")[0][0] == 1,
+            timeout=10, what="an idle transaction")
+        action = get_action("postgres.terminate_idle_in_transaction")
+        result = action.run(action.parse({"cluster": "main", "node": "east1", "idle_for": "0.2s"}),
+                            _ctx(sandbox_config))
+        assert [s["application"] for s in result["sessions"]] == ["sre-not-really"] and result["terminated"] == 1
+    finally:
+        evader.close()
+
+
+def test_an_empty_database_name_is_refused_not_every_database() -> None:
+    from pydantic import ValidationError
+
+    action = get_action("postgres.cancel_long_queries")
+    with pytest.raises(ValidationError, match="datname"):
+        action.parse({"cluster": "main", "node": "east1", "datname": ""})

@@ -62,6 +62,11 @@ class Action:
         """What the allowlist guards check: namespace (Kubernetes) or cluster (PostgreSQL)."""
         return {}
 
+    def check_target(self, p: Any, cfg: SreConfig) -> str | None:
+        """Why the target is not one this service knows (the inventory), or None. Asked before
+        any guard: an alert naming an unknown target is refused, never a failed action."""
+        return None
+
     def describe(self, p: Any) -> str:
         """What the action would do, in one line: the dry-run result."""
         raise NotImplementedError

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 from pydantic import Field, model_validator
 
@@ -34,9 +34,17 @@ def _call(what: str, ctx: ActionContext, fn: Callable[[ApiClient], T]) -> T:
         raise ActionError(str(exc)) from None
 
 
+# Kubernetes object names (RFC 1123): a namespace is a DNS label, a Deployment or a Pod a DNS
+# subdomain. Checked when the alert is parsed, so a name from a label never reaches a URL unchecked.
+DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+DNS_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+Namespace = Annotated[str, Field(min_length=1, max_length=63, pattern=DNS_LABEL)]
+ObjectName = Annotated[str, Field(min_length=1, max_length=253, pattern=DNS_SUBDOMAIN)]
+
+
 class DeploymentParams(Params):
-    namespace: str = Field(min_length=1)
-    deployment: str = Field(min_length=1)
+    namespace: Namespace
+    deployment: ObjectName
 
 
 class _OnDeployment(Action):
@@ -123,8 +131,8 @@ class Scale(_OnDeployment):
 
 
 class PodParams(Params):
-    namespace: str = Field(min_length=1)
-    pod: str = Field(min_length=1)
+    namespace: Namespace
+    pod: ObjectName
 
 
 class DeletePod(Action):

@@ -2,13 +2,13 @@
 
 Only client backends are touched (`backend_type = 'client backend'`): never WAL senders (the
 replicas' streams), autovacuum or other background workers; never this connection, and never a
-connection of this service (application_name starting with `sre`, which the state store and the
-adapters set).
+connection of this service: one of the exact application_names it sets (SERVICE_APPLICATIONS),
+not a prefix, so a client naming itself `sre-anything` is not exempt.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
 
@@ -16,17 +16,25 @@ from sre.config import Seconds
 from sre.errors import SreError
 from sre.remediation.actions import Action, ActionContext, ActionError, Params
 
+if TYPE_CHECKING:
+    from sre.config import SreConfig
+
 APPLICATION_NAME = "sre-remediation"
 TIMEOUT = 10.0
+# The application_names of this service's own connections: the state store, these actions, the
+# replication check and the adapters' default. The leader's lock connection runs in autocommit
+# and is never idle in a transaction or long in a statement.
+SERVICE_APPLICATIONS = ["sre-store", APPLICATION_NAME, "sre-replication", "sre"]
 
 _SAFE = ("backend_type = 'client backend' AND pid <> pg_backend_pid() "
-         "AND coalesce(application_name, '') NOT LIKE 'sre%%'")
+         "AND coalesce(application_name, '') <> ALL(%s)")
 
 
 class _NodeParams(Params):
     cluster: str = Field(min_length=1)
     node: str = Field(min_length=1)
-    datname: str | None = Field(None, description="Only sessions of this database.")
+    # Empty is refused: "" must never mean "every database".
+    datname: str | None = Field(None, min_length=1, description="Only sessions of this database.")
 
 
 class LongQueryParams(_NodeParams):
@@ -67,6 +75,16 @@ class _OnNode(Action):
     def target(self, p: _NodeParams) -> str:
         return f"postgres/{p.cluster}/{p.node}"
 
+    def check_target(self, p: _NodeParams, cfg: SreConfig) -> str | None:
+        cluster = cfg.postgres.clusters.get(p.cluster)
+        if cluster is None:
+            known = ", ".join(sorted(cfg.postgres.clusters)) or "none"
+            return f"cluster {p.cluster!r} is not in the inventory (postgres.clusters: {known})"
+        names = [n.name for n in cluster.nodes()]
+        if p.node not in names:
+            return f"cluster {p.cluster} has no node {p.node!r} (its nodes: {', '.join(names)})"
+        return None
+
     def scope(self, p: _NodeParams) -> dict[str, str]:
         return {"cluster": p.cluster}
 
@@ -81,7 +99,7 @@ class CancelLongQueries(_OnNode):
                 f"{p.cluster}/{p.node}, client backends only, never replication or this service's sessions")
 
     def run(self, p: LongQueryParams, ctx: ActionContext) -> dict[str, Any]:
-        params: list[Any] = [p.older_than]
+        params: list[Any] = [p.older_than, SERVICE_APPLICATIONS]
         sql = ("SELECT pid, usename, datname, application_name, extract(epoch FROM now() - query_start), "
                "pg_cancel_backend(pid) FROM pg_stat_activity WHERE state = 'active' "
                "AND now() - query_start > make_interval(secs => %s) AND " + _SAFE + _where_db(p, params))
@@ -99,7 +117,7 @@ class TerminateIdleInTransaction(_OnNode):
                 f"on {p.cluster}/{p.node}, client backends only, never replication or this service's sessions")
 
     def run(self, p: IdleParams, ctx: ActionContext) -> dict[str, Any]:
-        params: list[Any] = [p.idle_for]
+        params: list[Any] = [p.idle_for, SERVICE_APPLICATIONS]
         sql = ("SELECT pid, usename, datname, application_name, extract(epoch FROM now() - state_change), "
                "pg_terminate_backend(pid) FROM pg_stat_activity "
                "WHERE state IN ('idle in transaction', 'idle in transaction (aborted)') "
