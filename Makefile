@@ -13,6 +13,7 @@ lint: bootstrap
 	.venv/bin/hadolint Dockerfile
 
 test: lint
+	.venv/bin/sre remediation test
 	.venv/bin/pytest -q
 
 test-quick: bootstrap

@@ -24,6 +24,7 @@ from pydantic import (
     model_validator,
 )
 
+from sre.cron import crontab_trigger
 from sre.errors import UsageError
 from sre.redaction import register as register_secret
 
@@ -488,10 +489,33 @@ class BreakerConfig(_Model):
     window: Seconds = 600.0
 
 
+class RecurringWindow(_Model):
+    """Planned maintenance: remediation pauses from each cron fire time for `duration` (UTC)."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$", description="Shown as the window's id: config:<name>.")
+    cron: str = Field(description="Five-field crontab, UTC, e.g. '0 2 * * 0' (Sundays 02:00; 0 and 7 are Sunday).")
+    duration: Seconds = Field(gt=0)
+    reason: str = ""
+    namespace: str | None = Field(None, description="Pause only this Kubernetes namespace.")
+    alert: str | None = Field(None, description="Pause only this alert.")
+    cluster: str | None = Field(None, description="Pause only this PostgreSQL cluster.")
+
+    @model_validator(mode="after")
+    def _one_scope(self) -> RecurringWindow:
+        if sum(v is not None for v in (self.namespace, self.alert, self.cluster)) > 1:
+            raise ValueError("give at most one of namespace, alert, cluster")
+        crontab_trigger(self.cron)  # a ValueError names what is wrong
+        return self
+
+
 class RemediationConfig(_Model):
     enabled: bool = True
     dry_run: bool = False
     breaker: BreakerConfig = Field(default_factory=BreakerConfig)
+    maintenance: list[RecurringWindow] = Field(
+        default_factory=list, description="Recurring maintenance windows (cron + duration): remediation in "
+        "their scope is paused, like `sre remediation pause`.",
+    )
     escalation_webhook: str | None = None
     runbooks_dir: Path | None = None
 

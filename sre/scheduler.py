@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from prometheus_client import Counter
 
+from sre.cron import crontab_trigger
 from sre.jobs import JobContext, effective_jobs, resolve, run_job
 from sre.leader import leadership_for, replica_id
 from sre.telemetry import SCHEDULER_RUNNING, get_logger, log_fields
@@ -122,7 +123,6 @@ class JobScheduler:
     # ------------------------------------------------------------ slots
 
     def _trigger(self, jc: JobConfig, now_ms: int) -> Any:
-        from apscheduler.triggers.cron import CronTrigger
         from apscheduler.triggers.interval import IntervalTrigger
 
         if jc.every is not None:
@@ -130,7 +130,7 @@ class JobScheduler:
             first = (now_ms // every_ms + 1) * every_ms  # the next point of the epoch-anchored grid
             return IntervalTrigger(seconds=every_ms / 1000, start_date=_dt(first), timezone=UTC)
         assert jc.cron is not None
-        return CronTrigger.from_crontab(jc.cron, timezone="UTC")
+        return crontab_trigger(jc.cron)  # Sunday is 0, as in crontab (sre.cron)
 
     def slot_of(self, name: str, now_ms: int) -> int:
         """The slot a run starting at `now_ms` fills."""

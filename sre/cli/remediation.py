@@ -1,7 +1,8 @@
-"""`sre remediation list|show|breaker status|breaker reset`: the audit log and the circuit breaker."""
+"""`sre remediation list|show|replay|test|breaker status|breaker reset`: the audit log, rehearsals, the breaker."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -150,3 +151,216 @@ def breaker_reset(
     who = by or getpass.getuser()
     st = breaker.reset(_store(cfg), who)
     emit(output, _breaker_dict(st), lambda con: con.print(f"[green]closed[/] by {who}: remediation acts again"))
+
+
+_DECISION_STYLE = {"act": "green", "dry_run": "cyan", "stopped": "yellow", "failed": "red"}
+
+
+@app.command()
+def replay(
+    source: Annotated[str | None, typer.Argument(help="An Alertmanager v4 payload, a list of alerts or one alert "
+                                                      "(JSON or YAML file; - for stdin).", show_default=False)] = None,
+    alert: Annotated[str | None, typer.Option("--alert", help="Or: an alert by name ...")] = None,
+    label: Annotated[list[str] | None, typer.Option("--label", "-l", help="... with these labels (name=value, "
+                                                                          "repeatable).")] = None,
+    execute: Annotated[bool, typer.Option("--execute", help="Run it for real through the normal path "
+                                                            "(guarded, audited).")] = False,
+    yes: Annotated[bool, typer.Option("--yes", help="Confirm --execute.")] = False,
+    reason: Annotated[str | None, typer.Option(help="Why it is run by hand (required with --execute).")] = None,
+    config: ConfigOpt = None,
+    output: OutputOpt = Output.table,
+) -> None:
+    """What would sre do with this alert? Routing, every guard (from the real store), the action and its
+    verification query, with no side effect. Exit 0 when it would act, 1 when it would not."""
+    import getpass
+    import sys
+
+    from sre.content import runbooks_dir
+    from sre.errors import UsageError
+    from sre.remediation import replay as rp
+    from sre.remediation.routing import Runbooks
+
+    if (source is None) == (alert is None):
+        raise UsageError("give a FILE (or -) or --alert NAME", hint="sre remediation replay --alert X --label k=v")
+    if source is not None and label:
+        raise UsageError("--label goes with --alert, not with a file")
+    if execute and not (yes and reason and reason.strip()):
+        raise UsageError("--execute acts for real: add --yes and --reason TEXT")
+    if source is not None:
+        try:
+            text = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise UsageError(f"cannot read {source}: {exc.strerror or exc}") from None
+        alerts = rp.read_alerts(text)
+    else:
+        assert alert is not None
+        alerts = [rp.alert_from({"labels": {**rp.parse_labels(label or []), "alertname": alert}})]
+    cfg = load(config)
+    store = _store(cfg)
+    books = Runbooks(runbooks_dir(cfg))
+    results = [rp.replay(cfg, store, a, books.get(a.alertname)) for a in alerts]
+    data: dict[str, Any] = {"replays": [r.to_dict() for r in results]}
+    if execute:
+        who = getpass.getuser()
+        data["executed"] = [rp.execute(cfg, store, a, books.get(a.alertname), reason=reason or "", by=who)
+                            for a in alerts]
+
+    def render(con: Any) -> None:
+        for r in results:
+            style = _DECISION_STYLE.get(r.decision, "")
+            con.print(f"[bold]{r.alertname}[/] ({r.status}) -> runbook {r.runbook or '-'}: "
+                      + (f"[{style}]{r.decision}[/]" if style else r.decision)
+                      + (f" by guard [bold]{r.guard}[/]" if r.guard else "") + (f": {r.reason}" if r.reason else ""))
+            if r.action:
+                con.print(f"  action  {r.action} on {r.target or '-'}")
+            if r.would:
+                con.print(f"  would   {r.would}")
+            if r.dry_run_reason:
+                con.print(f"  dry run {r.dry_run_reason}")
+            if r.verify_query:
+                con.print(f"  verify  {r.verify_query}  (within {r.verify_within:g}s)")
+            if r.checks:
+                con.print(table(None, ["guard", "", "why"],
+                                [[c.guard, "[green]pass[/]" if c.passed else "[yellow]stop[/]", c.detail]
+                                 for c in r.checks]))
+        for rid in data.get("executed", []):
+            con.print(f"executed: remediation #{rid} (sre remediation show {rid})" if rid is not None
+                      else "executed: no remediation was recorded")
+
+    emit(output, data, render)
+    if not execute and not all(r.decision in ("act", "dry_run") for r in results):
+        raise typer.Exit(1)
+
+
+@app.command("test")
+def test_(
+    files: Annotated[list[Path] | None, typer.Argument(help="Test files (default: every runbooks/tests/*.yaml).",
+                                                        show_default=False)] = None,
+    config: ConfigOpt = None,
+    output: OutputOpt = Output.table,
+) -> None:
+    """Run the runbook tests: each case's alert against a fresh in-memory store, its decision against the
+    expected one. Exit 1 when a case fails or an automated runbook lacks a case that acts and one that refuses."""
+    from sre.content import runbooks_dir
+    from sre.remediation.runbook import scan_runbooks
+    from sre.remediation.runbook_tests import coverage_problems, run_suite
+
+    directory = runbooks_dir(load(config))
+    runbooks, _ = scan_runbooks(directory)
+    result = run_suite(directory, only=files or None, runbooks=runbooks)
+    missing = [] if files else [(rb.alert, msg) for rb, msg in coverage_problems(runbooks, result)]
+    ok = result.ok and not missing
+    data = {"ok": ok, "cases": [c.to_dict() for c in result.cases], "errors": result.errors,
+            "missing": [{"runbook": n, "problem": m} for n, m in missing]}
+
+    def render(con: Any) -> None:
+        for c in result.cases:
+            mark = "[green]ok[/]  " if c.ok else "[red]FAIL[/]"
+            con.print(f"{mark} {c.runbook}: {c.name}")
+            for p in c.problems:
+                con.print(f"       {p}")
+        for e in result.errors:
+            con.print(f"[red]error[/] {e}")
+        for n, m in missing:
+            con.print(f"[red]missing[/] {n}: {m}")
+        passed = sum(c.ok for c in result.cases)
+        con.print(f"{passed}/{len(result.cases)} case(s) passed" + ("" if ok else ", [red]failures above[/]"))
+
+    emit(output, data, render)
+    if not ok:
+        raise typer.Exit(1)
+
+
+def _parse_when(text: str) -> Any:
+    """An ISO time (UTC unless it says otherwise) for --until."""
+    from datetime import UTC, datetime
+
+    from sre.errors import UsageError
+
+    try:
+        t = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise UsageError(f"--until {text!r}: expected an ISO time such as 2026-01-31T22:00Z") from None
+    return t if t.tzinfo else t.replace(tzinfo=UTC)
+
+
+def _window_rows(items: list[dict[str, Any]]) -> list[list[Any]]:
+    return [[w["id"], w["scope"], _short_time(w["starts_at"]), _short_time(w["ended_at"] or w["ends_at"]),
+             "[yellow]open[/]" if w["open"] else "planned" if not w["ended_at"] else "ended", w["created_by"],
+             w["reason"]] for w in items]
+
+
+_WINDOW_COLUMNS = ["id", "scope", "from (UTC)", "until (UTC)", "state", "by", "reason"]
+
+
+@app.command()
+def pause(
+    reason: Annotated[str, typer.Option(help="Why (shown in every decision the window stops).")],
+    for_: Annotated[str | None, typer.Option("--for", help="How long, e.g. 2h or 30m (default 1h).")] = None,
+    until: Annotated[str | None, typer.Option(help="Or until this time (ISO, UTC unless it says otherwise).")] = None,
+    scope: Annotated[str | None, typer.Option(help="Only namespace=NAME.")] = None,
+    alert: Annotated[str | None, typer.Option(help="Only this alert.")] = None,
+    cluster: Annotated[str | None, typer.Option(help="Only this PostgreSQL cluster.")] = None,
+    config: ConfigOpt = None,
+    output: OutputOpt = Output.table,
+    by: Annotated[str | None, typer.Option(help="Who pauses (default: the login name).")] = None,
+) -> None:
+    """Open a maintenance window: remediation in its scope (default: everything) is paused and every stopped
+    alert is recorded as `paused` with the window's id. It ends by itself."""
+    import getpass
+    from datetime import timedelta
+
+    from sre.config import parse_duration
+    from sre.errors import UsageError
+    from sre.remediation import windows
+    from sre.store.base import utcnow
+
+    if for_ and until:
+        raise UsageError("give --for or --until, not both")
+    kind, value = windows.parse_scope(scope, alert, cluster)
+    if until:
+        end = _parse_when(until)
+    else:
+        try:
+            seconds = parse_duration(for_ or "1h")
+        except ValueError as exc:
+            raise UsageError(f"--for {for_!r}: {exc}") from None
+        end = utcnow() + timedelta(seconds=seconds)
+    cfg = load(config)
+    w = windows.pause(_store(cfg), reason=reason, by=by or getpass.getuser(), until=end, scope_kind=kind,
+                      scope_value=value)
+    data = w.to_dict()
+    emit(output, data, lambda con: con.print(f"paused {w.scope} until {w.ends_at:%Y-%m-%d %H:%M:%S}Z "
+                                             f"(window {w.label}; sre remediation resume {w.id} ends it)"))
+
+
+@app.command()
+def resume(
+    window_id: Annotated[int, typer.Argument(help="The window's id (from `sre remediation windows`).")],
+    config: ConfigOpt = None,
+    output: OutputOpt = Output.table,
+    by: Annotated[str | None, typer.Option(help="Who resumes (default: the login name).")] = None,
+) -> None:
+    """End a maintenance window now: remediation in its scope acts again."""
+    import getpass
+
+    from sre.remediation import windows
+
+    cfg = load(config)
+    w = windows.resume(_store(cfg), window_id, by or getpass.getuser())
+    emit(output, w.to_dict(), lambda con: con.print(f"resumed {w.scope} (window {w.label} ended)"))
+
+
+@app.command("windows")
+def windows_(
+    config: ConfigOpt = None,
+    output: OutputOpt = Output.table,
+    all_: Annotated[bool, typer.Option("--all", help="Ended windows too.")] = False,
+) -> None:
+    """Maintenance windows open or planned (stored, and the recurring ones of the config open now)."""
+    from sre.remediation import windows
+
+    cfg = load(config)
+    items = [w.to_dict() for w in windows.listing(_store(cfg), cfg, include_ended=all_)]
+    emit(output, items, lambda con: con.print(table(f"maintenance windows ({len(items)})", _WINDOW_COLUMNS,
+                                                    _window_rows(items))))

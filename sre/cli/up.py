@@ -99,6 +99,8 @@ def command(
         for cmd in (f"export SRE_CONFIG={cfg_path}", f"{sre_cmd} replicas check", f"{sre_cmd} backup verify",
                     f"{sre_cmd} drill failover --from us-east-1 --to eu-west-1 --execute --failback",
                     f"{sre_cmd} alerts lint", f"{sre_cmd} remediation list", read,
+                    f"{sre_cmd} remediation replay --alert WebsocketGatewayMemoryHigh --label namespace=messaging "
+                    "--label deployment=websocket-gateway",
                     f"open {stack.prometheus.url}/alerts"):
             con.print(f"  {cmd}")
         con.print("\nCtrl-C stops everything.\n")

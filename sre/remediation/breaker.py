@@ -78,18 +78,30 @@ def trip_if_needed(s: Session, cfg: BreakerConfig, *, before_action: bool) -> st
     if row.open:
         BREAKER_OPEN.set(1)
         return row.reason
-    actions, failures = counts(s, cfg, row.reset_at)
-    reason = None
-    window = f"{cfg.window:g}s"
-    if failures >= cfg.max_failures:
-        reason = f"{failures} failed remediations within {window} (max_failures {cfg.max_failures})"
-    elif before_action and actions >= cfg.max_actions:
-        reason = f"{actions} actions within {window} already (max_actions {cfg.max_actions})"
+    reason = _threshold(s, cfg, row.reset_at, before_action=before_action)
     if reason is None:
         return None
     row.open, row.opened_at, row.reason = True, utcnow(), reason
     BREAKER_OPEN.set(1)
     return reason
+
+
+def peek(s: Session, cfg: BreakerConfig, *, before_action: bool) -> str | None:
+    """What trip_if_needed would answer, without opening anything or writing (replay)."""
+    row = s.scalars(select(BreakerRow).where(BreakerRow.id == 1)).first()
+    if row is not None and row.open:
+        return row.reason
+    return _threshold(s, cfg, row.reset_at if row is not None else None, before_action=before_action)
+
+
+def _threshold(s: Session, cfg: BreakerConfig, reset_at: datetime | None, *, before_action: bool) -> str | None:
+    actions, failures = counts(s, cfg, reset_at)
+    window = f"{cfg.window:g}s"
+    if failures >= cfg.max_failures:
+        return f"{failures} failed remediations within {window} (max_failures {cfg.max_failures})"
+    if before_action and actions >= cfg.max_actions:
+        return f"{actions} actions within {window} already (max_actions {cfg.max_actions})"
+    return None
 
 
 def reset(store: Store, who: str) -> BreakerState:

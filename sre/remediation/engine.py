@@ -5,11 +5,10 @@ what): an alert that does not fit is `refused` (guard `validation`), escalated, 
 as a failed action for the breaker. Then the guards, each recorded when it stops an action:
   resolved  the alert (this fingerprint and startsAt) was already seen resolved: never act on it
   duplicate this (fingerprint, startsAt, action) already has its remediation: a note on that one
-  allowlist namespaces / clusters / environments the runbook (and kubernetes.regions) allow
+  guards.ADMISSION  allowlist (namespaces / clusters / environments), paused (maintenance windows)
   breaker   the global circuit breaker is open, or this action would reach its limit: escalate
   lock      another remediation is acting on or verifying this target
-  cooldown  this target was acted on less than `cooldown` ago
-  max_per_day  this target was acted on `max_per_day` times in 24 hours
+  guards.UNDER_LOCK cooldown (acted on less than `cooldown` ago), max_per_day (24 hours)
 Then the decision takes the (fingerprint, startsAt, action) slot (a unique index: two replicas or
 two deliveries cannot both take it), and the action runs, or is described when in dry run.
 """
@@ -18,12 +17,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
-from sqlalchemy import and_, delete, func, select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 
 from sre.remediation import breaker
@@ -31,6 +30,7 @@ from sre.remediation.actions import Action, ActionContext, ActionError, ActionRe
 from sre.remediation.actions.alertmanager import create_silence, expire_silence
 from sre.remediation.actions.notify import escalate
 from sre.remediation.audit import add_event, count
+from sre.remediation.guards import ADMISSION, UNDER_LOCK, Guard, Proposal
 from sre.remediation.runbook import TemplateError
 from sre.store.base import utcnow
 from sre.store.remediation import InboxRow, Remediation, TargetLock
@@ -38,7 +38,7 @@ from sre.telemetry import get_logger
 
 if TYPE_CHECKING:
     from sre.config import SreConfig
-    from sre.remediation.runbook import Runbook
+    from sre.remediation.runbook import RenderedRemediation, Runbook
     from sre.store import Store
 
 log = get_logger("sre.remediation")
@@ -46,7 +46,17 @@ log = get_logger("sre.remediation")
 # Time an action itself may take, on top of the verification window, for locks and silences.
 ACTION_BUDGET = 120.0
 LOCK_MARGIN = 60.0
-DAY = timedelta(days=1)
+
+
+@dataclass
+class Prepared:
+    """A runbook filled in for one alert: what the guards and the action need, or why it does not fit."""
+
+    base: dict[str, Any]  # the remediation row's columns known before deciding
+    rendered: RenderedRemediation | None = None
+    proposal: Proposal | None = None
+    dry: str | None = None  # why it would be a dry run, if it would
+    error: str = ""
 
 
 @dataclass
@@ -113,44 +123,59 @@ class Engine:
             self._release(r.target, r.id)
         return closed
 
-    def firing(self, a: InboxAlert, rb: Runbook) -> int | None:
+    def prepare(self, a: InboxAlert, rb: Runbook) -> Prepared:
+        """The runbook's remediation filled in for this alert; `error` says why it does not fit."""
         spec = rb.remediation
         assert spec is not None
-        now = utcnow()
         base: dict[str, Any] = {
             "inbox_id": a.id, "fingerprint": a.fingerprint, "starts_at": a.starts_at, "alertname": a.alertname,
-            "labels": a.labels, "runbook": rb.path.name, "action": spec.action, "host": self.host, "created_at": now,
-            "params": {}, "target": "",
+            "labels": a.labels, "runbook": rb.path.name, "action": spec.action, "host": self.host,
+            "created_at": utcnow(), "params": {}, "target": "",
         }
         try:
             rendered = spec.render(a.labels, a.annotations)
             action = get_action(rendered.action)
             params = action.parse({**rendered.target, **rendered.params})
         except (TemplateError, ValidationError, ActionError) as exc:
-            detail = _one_line(exc)
-            return self._record(base, "refused", "validation", f"the alert does not fit its runbook: {detail}",
-                                escalate_kind="runbook")
+            return Prepared(base, error=f"the alert does not fit its runbook: {_one_line(exc)}")
         unknown = action.check_target(params, self.cfg)
         if unknown is not None:
             base.update(target=action.target(params))
-            return self._record(base, "refused", "validation", f"the alert names an unknown target: {unknown}",
-                                escalate_kind="runbook")
+            return Prepared(base, error=f"the alert names an unknown target: {unknown}")
         target = action.target(params)
         if action.per_alert:
             target = f"{target}/{a.alertname}/{a.fingerprint}"
         base.update(target=target, params=params.model_dump(mode="json"))
-        guards = rendered.guards
+        dry = self._dry_run_reason(rendered.guards.dry_run, action)
+        proposal = Proposal(self.cfg, a.alertname, a.labels, action, params, target, rendered.guards, dry is not None,
+                            base["created_at"])
+        return Prepared(base, rendered=rendered, proposal=proposal, dry=dry)
 
-        if self._seen_resolved(a):
+    def first_stop(self, guards: Sequence[Guard], p: Proposal) -> tuple[str, str] | None:
+        """(guard name, reason) of the first guard that stops the proposal, or None."""
+        with self.store.session() as s:
+            for guard in guards:
+                reason = guard.check(s, p)
+                if reason:
+                    return guard.name, reason
+        return None
+
+    def firing(self, a: InboxAlert, rb: Runbook) -> int | None:
+        prep = self.prepare(a, rb)
+        base = prep.base
+        if prep.proposal is None or prep.rendered is None:
+            return self._record(base, "refused", "validation", prep.error, escalate_kind="runbook")
+        proposal, rendered, dry = prep.proposal, prep.rendered, prep.dry
+        action, params, target = proposal.action, proposal.params, proposal.target
+
+        if self.seen_resolved(a):
             return self._record(base, "skipped", "resolved", "this alert was already delivered as resolved")
-        dup = self._slot_holder(a, spec.action)
+        dup = self.slot_holder(a, action.name)
         if dup is not None:
             return self._duplicate(dup, a)
-        stop = self._allowlist(guards.only_namespaces, guards.only_clusters, guards.only_environments,
-                               action.scope(params))
+        stop = self.first_stop(ADMISSION, proposal)
         if stop:
-            return self._record(base, "skipped", "allowlist", stop)
-        dry = self._dry_run_reason(guards.dry_run, action)
+            return self._record(base, "skipped", *stop)
         with self.store.session() as s:
             open_reason = breaker.trip_if_needed(s, self.cfg.remediation.breaker, before_action=dry is None)
         if open_reason:
@@ -162,13 +187,12 @@ class Engine:
         if held is not None:
             return self._record(base, "skipped", "lock", held)
         try:
-            stopped = self._cooldown_or_cap(target, guards.cooldown, guards.max_per_day, dry is not None)
+            stopped = self.first_stop(UNDER_LOCK, replace(proposal, now=utcnow()))
             if stopped:
-                guard, reason = stopped
-                return self._record(base, "skipped", guard, reason)
+                return self._record(base, "skipped", *stopped)
             rid = self._claim(base, dry)
             if rid is None:
-                holder = self._slot_holder(a, spec.action)
+                holder = self.slot_holder(a, action.name)
                 return self._duplicate(holder, a) if holder is not None else None
         except BaseException:
             self._release(target, None)
@@ -183,34 +207,17 @@ class Engine:
 
     # ------------------------------------------------------------ guards
 
-    def _seen_resolved(self, a: InboxAlert) -> bool:
+    def seen_resolved(self, a: InboxAlert) -> bool:
         with self.store.session() as s:
             return s.scalar(select(InboxRow.id).where(
                 InboxRow.fingerprint == a.fingerprint, InboxRow.starts_at == a.starts_at,
                 InboxRow.status == "resolved").limit(1)) is not None
 
-    def _slot_holder(self, a: InboxAlert, action: str) -> int | None:
+    def slot_holder(self, a: InboxAlert, action: str) -> int | None:
         with self.store.session() as s:
             return s.scalar(select(Remediation.id).where(
                 Remediation.fingerprint == a.fingerprint, Remediation.starts_at == a.starts_at,
                 Remediation.action == action, Remediation.acted.is_(True)))
-
-    def _allowlist(self, namespaces: Sequence[str], clusters: Sequence[str], environments: Sequence[str],
-                   scope: dict[str, str]) -> str | None:
-        env = self.cfg.environment
-        if environments and env not in environments:
-            return f"environment {env} is not one of {', '.join(environments)} (guards.only_environments)"
-        ns = scope.get("namespace")
-        if ns is not None:
-            if ns not in namespaces:
-                return f"namespace {ns!r} is not in guards.only_namespaces ({', '.join(namespaces) or 'none'})"
-            managed = {n for r in self.cfg.kubernetes.regions.values() for n in r.namespaces}
-            if managed and ns not in managed:
-                return f"namespace {ns!r} is not managed here (kubernetes.regions.*.namespaces)"
-        cluster = scope.get("cluster")
-        if cluster is not None and cluster not in clusters:
-            return f"cluster {cluster!r} is not in guards.only_clusters ({', '.join(clusters) or 'none'})"
-        return None
 
     def _dry_run_reason(self, runbook_dry_run: bool, action: Action) -> str | None:
         if self.cfg.remediation.dry_run:
@@ -249,25 +256,6 @@ class Engine:
             if rid is not None:
                 q = q.where((TargetLock.remediation_id == rid) | TargetLock.remediation_id.is_(None))
             s.execute(q)
-
-    def _cooldown_or_cap(self, target: str, cooldown: float, max_per_day: int, dry: bool) -> tuple[str, str] | None:
-        now = utcnow()
-        counted = and_(Remediation.target == target, Remediation.acted.is_(True))
-        if not dry:  # dry runs count only against other dry runs: a rehearsal never blocks a real fix
-            counted = and_(counted, Remediation.dry_run.is_(False))
-        with self.store.session() as s:
-            last = s.execute(select(Remediation.id, Remediation.created_at).where(counted)
-                             .order_by(Remediation.created_at.desc()).limit(1)).first()
-            if last is not None and last.created_at > now - timedelta(seconds=cooldown):
-                until = last.created_at + timedelta(seconds=cooldown)
-                return "cooldown", (f"target {target} was acted on by remediation #{last.id} at "
-                                    f"{last.created_at:%H:%M:%S}Z; cooldown {cooldown:g}s until {until:%H:%M:%S}Z")
-            today = s.scalar(select(func.count()).select_from(Remediation).where(
-                counted, Remediation.created_at > now - DAY)) or 0
-            if today >= max_per_day:
-                return "max_per_day", (f"target {target} was acted on {today} times in 24h "
-                                       f"(max_per_day {max_per_day})")
-        return None
 
     # ------------------------------------------------------------ recording
 

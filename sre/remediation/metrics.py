@@ -33,3 +33,9 @@ ALERTS_RESOLVED = WEBHOOK_ALERTS.labels("resolved")
 ALERTS_FAILED = WEBHOOK_ALERTS.labels("failed")
 ALERTS_TRUNCATED = WEBHOOK_ALERTS.labels("truncated")
 DURATION_BY_CODE = {code: WEBHOOK_DURATION.labels(str(code)) for code in (200, 401, 413, 422, 503)}
+PAUSED = Gauge(
+    "sre_remediation_paused",
+    "1 for each scope with an open maintenance window (all, namespace=X, alert=NAME, cluster=C): remediation "
+    "there is paused.",
+    ["scope"],
+)

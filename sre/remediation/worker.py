@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import case, exists, literal_column, select, update
 
 from sre.content import runbooks_dir
-from sre.remediation import breaker
+from sre.remediation import breaker, windows
 from sre.remediation.engine import Engine, InboxAlert
 from sre.remediation.routing import shared_runbooks
 from sre.store.base import utcnow
@@ -95,6 +95,7 @@ class RemediationWorker:
         """Process one batch of inbox rows and the verifications due; returns how much was done."""
         if time.monotonic() - self._breaker_read > BREAKER_REFRESH:
             breaker.status(self.store, self.cfg.remediation.breaker)  # keeps the gauge right across replicas
+            windows.refresh_gauge(self.store, self.cfg)  # and sre_remediation_paused (windows end by themselves)
             self._breaker_read = time.monotonic()
         triaged = self.triage()
         alerts = self.claim()

@@ -15,6 +15,9 @@ The checks, each named in its findings:
                    alert's severity; no runbook for an alert that does not exist; templates
                    only use labels the alert carries (as its firing tests show)
 - tests            each alert has a promtool test where it fires and one where it does not
+- runbook-tests    `runbooks/tests/*.yaml` pass (`sre remediation test`); every runbook whose action
+                   changes something has a case that acts, one that refuses, and a
+                   "## Why this is safe to automate" section
 
 Everything is parsed once; promtool runs in its own process while the other checks run here.
 """
@@ -30,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from sre.remediation.runbook import SEVERITIES, Runbook, scan_runbooks
+from sre.remediation.runbook_tests import coverage_problems, needs_tests, run_suite, tests_dir
 from sre.rules import promtool
 from sre.rules.promql import PromQLSyntaxError, Selector, selectors
 from sre.rules.render import RenderedFile, render_files
@@ -196,6 +200,22 @@ def check_runbooks(alerts: dict[str, Rule], runbooks_dir: Path,
     return out, runbooks
 
 
+SAFE_SECTION = "## Why this is safe to automate"
+
+
+def check_runbook_tests(runbooks_dir: Path, runbooks: dict[str, Runbook]) -> list[Finding]:
+    """The runbook tests pass, and cover every runbook that changes something both ways."""
+    result = run_suite(runbooks_dir, runbooks=runbooks)
+    where = display_path(tests_dir(runbooks_dir))
+    out = [Finding("runbook-tests", where, e) for e in result.errors]
+    out += [Finding("runbook-tests", display_path(Path(c.file)), f"{c.name}: {'; '.join(c.problems)}")
+            for c in result.cases if not c.ok]
+    out += [Finding("runbook-tests", display_path(rb.path), msg) for rb, msg in coverage_problems(runbooks, result)]
+    out += [Finding("runbook", display_path(rb.path), f"automated: add a '{SAFE_SECTION}' section")
+            for rb in runbooks.values() if needs_tests(rb) and SAFE_SECTION not in rb.body]
+    return out
+
+
 def check_tests(alerts: dict[str, Rule], suite: Suite) -> list[Finding]:
     out = list(suite.findings)
     cov = suite.coverage()
@@ -269,6 +289,7 @@ def lint(root: str | Path, runbooks_dir: str | Path, runbook_base_url: str, *,
         findings += check_tests(alerts, suite)
         rb_findings, runbooks = check_runbooks(alerts, runbooks_dir, suite)
         findings += rb_findings
+        findings += check_runbook_tests(runbooks_dir, runbooks)
         verify_data, verify_order = verify_query_file(runbooks)
         verify_run = None
         if verify_order:

@@ -3,6 +3,7 @@
 from sre.store import (
     drills,  # noqa: F401
     leader,  # noqa: F401
+    maintenance,  # noqa: F401
     remediation,  # noqa: F401
     runs,  # noqa: F401
 )

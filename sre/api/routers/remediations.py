@@ -8,7 +8,7 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from sqlalchemy import select
 
 from sre.api.auth import Role, require
-from sre.remediation import breaker
+from sre.remediation import breaker, windows
 from sre.remediation.audit import remediation_dict
 from sre.store.remediation import Remediation, RemediationEvent
 
@@ -35,6 +35,13 @@ def breaker_status(request: Request) -> dict[str, Any]:
     return {"open": st.open, "opened_at": st.opened_at.isoformat() if st.opened_at else None, "reason": st.reason,
             "reset_at": st.reset_at.isoformat() if st.reset_at else None, "reset_by": st.reset_by,
             "actions_in_window": st.actions_in_window, "failures_in_window": st.failures_in_window}
+
+
+@router.get("/remediations/windows")
+def maintenance_windows(request: Request, include_ended: bool = False) -> list[dict[str, Any]]:
+    """Maintenance windows open or planned (and the recurring ones open now)."""
+    cfg = request.app.state.cfg
+    return [w.to_dict() for w in windows.listing(request.app.state.store, cfg, include_ended=include_ended)]
 
 
 @router.get("/remediations/{remediation_id}")
