@@ -304,7 +304,9 @@ def load(directory: Path | None = None, ctx: Any = None) -> Sources:
 
 def _desired(body: dict[str, Any], folder: tuple[str, ...] | None, source: str) -> Desired:
     uid = str(body.get("uid") or "")
-    title = str(body.get("title") or "")
+    # Grafana trims the title it stores: trimmed here too, or the stored one would differ forever.
+    title = str(body.get("title") or "").strip()
+    body = {**body, "title": title}
     if not _UID_OK.match(uid):
         raise UsageError(f"{source}: dashboard uid {uid!r} must be 1-40 letters, digits, '-' or '_'")
     if not title:

@@ -18,6 +18,11 @@ update whose title is taken in its folder is refused in the plan (after one `GET
 says the server is older than 11.3), the uid Grafana answers is compared with the one sent, and a
 managed-looking dashboard that carries the content of another uid is never pruned. A 403 on one
 object (folder permissions) fails that object, named with its folder; the rest applies.
+
+Other refusals, each one object's outcome (`grafana_refusals.py`): a dashboard provisioned from
+files (`sre up` renders them) is skipped, never saved or deleted over; a folder named "General"
+is refused by the plan; a create that meets a uid made meanwhile (412 version-mismatch) and a
+folder beyond Grafana's nesting depth fail with what to do.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sre.adapters.grafana import GrafanaForbidden
+from sre.adapters.grafana import GrafanaError, GrafanaForbidden
 from sre.errors import SreError, UnreachableError
 from sre.provision.dashboards import (
     Desired,
@@ -37,7 +42,16 @@ from sre.provision.dashboards import (
     is_managed,
     tag_hash,
 )
-from sre.provision.grafana_refusals import REFUSED, describe_forbidden, overwrote_other, titles_unique
+from sre.provision.grafana_refusals import (
+    PROVISIONED,
+    REFUSED,
+    describe_forbidden,
+    explain_refusal,
+    is_provisioned_refusal,
+    overwrote_other,
+    reserved_folder_name,
+    titles_unique,
+)
 from sre.provision.plan import Action, Change, Plan, unified_diff
 from sre.telemetry import get_logger, log_fields
 
@@ -50,6 +64,7 @@ log = get_logger("sre.provision.grafana")
 TARGET = "grafana"
 UNMANAGED = "a dashboard not managed by sre holds this uid: left alone (tag it managed-by:sre to adopt it)"
 OVERWRITING = (Action.update, Action.drift)  # the actions saved with overwrite: true
+SKIPPED = "skipped: "  # an apply outcome that leaves the object alone, on purpose
 
 
 @dataclass
@@ -108,6 +123,11 @@ def _plan_folders(sources: Sources, live: Live) -> tuple[list[Change], dict[str,
         parent_uid = resolved.get(spec.parent.uid, spec.parent.uid) if spec.parent else ""
         hit = live.folders.get(spec.uid) or live.folder_by_title(spec.title, parent_uid)
         want = {"uid": spec.uid, "title": spec.title, "parentUid": parent_uid}
+        if hit is None and reserved_folder_name(spec.title):
+            resolved[spec.uid] = spec.uid
+            changes.append(Change("folder", spec.name, Action.drift, desired=want, reason=(
+                f"{REFUSED}Grafana reserves the folder name {spec.title!r} for its root folder: rename the directory")))
+            continue
         if hit is None:
             resolved[spec.uid] = spec.uid
             changes.append(Change("folder", spec.name, Action.create, desired=want))
@@ -145,7 +165,12 @@ def _dashboard_change(grafana: Grafana, live: Live, d: Desired, folder_uid: str,
     quick = _quick_equal(d, hit, folder_uid)
     if quick and not deep:
         return Change("dashboard", d.uid, Action.unchanged, desired=desired_info, live=hit)
-    live_body = grafana.get_dashboard(d.uid).get("dashboard", {})
+    got = grafana.get_dashboard(d.uid)
+    if (got.get("meta") or {}).get("provisioned"):
+        source = got["meta"].get("provisionedExternalId") or "a provisioning file"
+        return Change("dashboard", d.uid, Action.drift, desired=desired_info, live=hit,
+                      reason=f"{PROVISIONED} (from {source})")
+    live_body = got.get("dashboard", {})
     live_cmp, want_cmp = comparable(live_body), comparable(d.body)
     live_hash, applied_hash = dashboard_hash(live_body, live.folder_path(_hit_folder(hit))), tag_hash(hit.get("tags"))
     diff = unified_diff(live_cmp, want_cmp, d.uid)
@@ -257,6 +282,10 @@ def apply(grafana: Grafana, the_plan: Plan, *, concurrency: int = 4) -> ApplyRes
         if ch.kind != "folder" or ch.action not in (Action.create, Action.update, Action.drift):
             continue
         want = ch.desired
+        if ch.reason.startswith(REFUSED):
+            failed_folders.add(want["uid"])
+            result.failed.append((ch, ch.reason))
+            continue
         if want["parentUid"] in failed_folders:
             failed_folders.add(want["uid"])
             result.failed.append((ch, "its parent folder could not be created"))
@@ -280,7 +309,7 @@ def apply(grafana: Grafana, the_plan: Plan, *, concurrency: int = 4) -> ApplyRes
             result.failed.append((ch, describe_forbidden(exc, where, where_uid)))
         except SreError as exc:
             failed_folders.add(want["uid"])
-            result.failed.append((ch, str(exc)))
+            result.failed.append((ch, explain_refusal(exc, ch.action is Action.create)))
 
     def one(ch: Change) -> tuple[Change, str | None]:
         try:
@@ -301,7 +330,11 @@ def apply(grafana: Grafana, the_plan: Plan, *, concurrency: int = 4) -> ApplyRes
             return ch, None
         except UnreachableError:
             raise
-        except GrafanaForbidden as exc:
+        except GrafanaError as exc:
+            if is_provisioned_refusal(exc):
+                return ch, SKIPPED + PROVISIONED
+            if not isinstance(exc, GrafanaForbidden):
+                return ch, explain_refusal(exc, ch.action is Action.create)
             if ch.action is Action.delete:
                 hit = ch.live or {}
                 return ch, describe_forbidden(exc, str(hit.get("folderTitle") or "the root"),
@@ -315,7 +348,7 @@ def apply(grafana: Grafana, the_plan: Plan, *, concurrency: int = 4) -> ApplyRes
     for ch in the_plan.changes:
         if ch.kind != "dashboard" or ch.action is Action.unchanged:
             continue
-        if ch.action is Action.drift and ch.reason == UNMANAGED:
+        if ch.action is Action.drift and (ch.reason == UNMANAGED or ch.reason.startswith(PROVISIONED)):
             result.skipped.append(ch)
             continue
         if ch.reason.startswith(REFUSED):
@@ -326,6 +359,9 @@ def apply(grafana: Grafana, the_plan: Plan, *, concurrency: int = 4) -> ApplyRes
         for ch, err in pool.map(one, todo):
             if err is None:
                 result.done.append(ch)
+            elif err.startswith(SKIPPED):
+                result.skipped.append(Change(ch.kind, ch.name, ch.action, ch.diff, ch.desired, ch.live,
+                                             reason=err.removeprefix(SKIPPED)))
             else:
                 result.failed.append((ch, err))
     result.requests = grafana.requests.count - before

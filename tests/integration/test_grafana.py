@@ -470,3 +470,90 @@ def test_a_403_in_one_folder_fails_that_folder_alone(tmp_path: Path, fake: FakeG
     out = sre("dashboards", "apply", "--config", str(write_config(tmp_path, fake, directory=d)), "--output", "json")
     assert out.returncode == 1, out.stderr
     assert [f["name"] for f in json.loads(out.stdout)["apply"]["failed"]] == ["sre-redis"]
+
+
+def _set_redis_folder(d: Path, folder: str) -> None:
+    module = d / "redis.py"
+    module.write_text(module.read_text().replace('FOLDER = "Platform/Databases"', f'FOLDER = "{folder}"'))
+
+
+def test_a_title_with_outer_spaces_does_not_drift(tmp_path: Path, fake: FakeGrafana) -> None:
+    g = grafana(fake)
+    d = tree(tmp_path)
+    _rename_redis(d, "  Redis  ")
+    assert apply(g, plan(g, sources(d))).ok
+    assert fake.dashboard("sre-redis")["title"] == "Redis"
+    assert not plan(g, sources(d), deep=True).has_changes
+
+
+def test_a_folder_named_general_is_refused_and_the_rest_applies(tmp_path: Path, fake: FakeGrafana) -> None:
+    g = grafana(fake)
+    d = tree(tmp_path)
+    _set_redis_folder(d, "General")
+    p = plan(g, sources(d))
+    general = next(c for c in p.changes if c.kind == "folder" and c.name == "General")
+    assert general.action is Action.drift and general.reason.startswith("refused: Grafana reserves")
+    result = apply(g, p)
+    assert sorted(c.name for c, _ in result.failed) == ["General", "sre-redis"]
+    assert not [r for r in fake.requests_to("POST", "/api/folders") if r.body["title"] == "General"]
+    assert len(result.done) == len(p.changes) - 2 and "sre-api" in fake.dashboards
+
+
+def test_provisioned_dashboards_are_skipped_never_saved_or_deleted_over(tmp_path: Path, fake: FakeGrafana) -> None:
+    from sre.provision.dashboards_render import render
+
+    g = grafana(fake)
+    d = tree(tmp_path)
+    apply(g, plan(g, sources(d)))
+    # What `sre up` renders for file provisioning, loaded by Grafana from the file, one code change ago.
+    render(sources(d), tmp_path / "rendered", "provisioning")
+    provisioned = json.loads(next((tmp_path / "rendered").rglob("sre-redis.json")).read_text())
+    del fake.dashboards["sre-redis"]
+    fake.provision(provisioned, "sre-platform-databases", external_id="/var/lib/sre/grafana/sre-redis.json")
+    _rename_redis(d, "Redis cache")
+
+    p = plan(g, sources(d))
+    change = next(c for c in p.changes if c.name == "sre-redis")
+    assert change.action is Action.drift and "provisioned" in change.reason and "sre-redis.json" in change.reason
+    fake.clear_requests()
+    result = apply(g, p)
+    assert result.ok and [c.name for c in result.skipped] == ["sre-redis"]
+    assert not [r for r in fake.requests_to("POST", "/api/dashboards/db") if r.body["dashboard"]["uid"] == "sre-redis"]
+
+    (d / "redis.py").unlink()
+    pruning = plan(g, sources(d), prune=True)
+    assert [c.name for c in pruning.of(Action.delete)] == ["sre-redis"]
+    result = apply(g, pruning)
+    assert result.ok and [(c.name, c.reason) for c in result.skipped] == [
+        ("sre-redis", "provisioned from files in Grafana: left alone (change it where it is provisioned)")]
+    assert fake.dashboard("sre-redis")["title"] == "Redis"
+
+
+def test_a_uid_created_between_plan_and_apply_is_a_clear_version_mismatch(fake: FakeGrafana) -> None:
+    g = grafana(fake)
+    p = plan(g, sources())
+    _hand_made(fake, "sre-redis", "Someone's redis", "")
+    result = apply(g, p)
+    (failed,) = result.failed
+    assert failed[0].name == "sre-redis"
+    assert "412" in failed[1] and "version-mismatch" in failed[1] and "run plan again" in failed[1]
+    assert fake.dashboard("sre-redis")["title"] == "Someone's redis"
+
+
+def test_folders_beyond_the_nesting_depth_fail_alone(tmp_path: Path) -> None:
+    with FakeGrafana(tokens={TOKEN: "Editor"}, version="12.0.0") as fake:
+        g = grafana(fake)
+        d = tree(tmp_path)
+        _set_redis_folder(d, "Platform/Databases/Cache/Redis/Primary")
+        result = apply(g, plan(g, sources(d)))
+        failed = dict((c.name, e) for c, e in result.failed)
+        assert sorted(failed) == ["Platform/Databases/Cache/Redis/Primary", "sre-redis"]
+        assert "Maximum nested folder depth reached" in failed["Platform/Databases/Cache/Redis/Primary"]
+        assert "4 from Grafana 12" in failed["Platform/Databases/Cache/Redis/Primary"]
+        assert "sre-postgres-ha" in fake.dashboards
+
+
+def test_search_pages_never_ask_for_more_than_5000(fake: FakeGrafana) -> None:
+    g = grafana(fake)
+    assert list(g.search_pages(page_size=20000)) == [[]]
+    assert [r.query["limit"] for r in fake.requests_to("GET", "/api/search")] == [["5000"]]
