@@ -28,6 +28,13 @@ Each rule below cites the upstream file or document it follows (`grafana/grafana
                               dashboard to the root.
 - GET  /api/dashboards/uid/:uid      {dashboard, meta}; 404
 - DELETE /api/dashboards/uid/:uid    {title, message, id}; 404; 400 for a provisioned dashboard
+- POST /api/annotations       {time, timeEnd, tags, text, dashboardUID, panelId} -> {message:
+                              "Annotation added", id}; 400 "Failed to save annotation" for an
+                              empty text (pkg/api/annotations.go PostAnnotation). An organization
+                              annotation when no dashboard is named.
+- GET  /api/annotations       from, to (epoch ms; an annotation is found when time <= to and
+                              timeEnd >= from), tags (all must match unless matchAny=true),
+                              limit (default 100), newest first (time descending).
 - 401 without valid credentials (Bearer token or basic auth), 403 for a Viewer writing, and 403 for
   a write into a folder whose permissions deny it (`deny_folder`).
 
@@ -130,6 +137,7 @@ class FakeGrafana(LoopbackServer):
         self.provisioned: dict[str, str] = {}  # dashboard uid -> the provisioning file it came from
         self.requests: list[Recorded] = []
         self.faults: list[Fault] = []
+        self.annotations: list[dict[str, Any]] = []
         self._next_id = 1
         self._lock = threading.RLock()
 
@@ -469,6 +477,43 @@ class FakeGrafana(LoopbackServer):
             del self.dashboards[uid]
             return 200, {"title": d.title, "message": f"Dashboard {d.title} deleted", "id": d.id}
 
+    # ------------------------------------------------------------------ annotations
+
+    def add_annotation(self, body: dict[str, Any]) -> tuple[int, Any]:
+        text = body.get("text")
+        if not isinstance(text, str) or text == "":  # pkg/api/annotations.go: text must not be empty
+            return 400, {"message": "Failed to save annotation"}
+        now_ms = int(time.time() * 1000)
+        start = int(body.get("time") or now_ms)
+        end = int(body.get("timeEnd") or start)
+        with self._lock:
+            item = {"id": self._new_id(), "alertId": 0, "dashboardId": 0, "dashboardUID": body.get("dashboardUID"),
+                    "panelId": int(body.get("panelId") or 0), "userId": 1, "newState": "", "prevState": "",
+                    "created": now_ms, "updated": now_ms, "time": start, "timeEnd": end, "text": text,
+                    "tags": [str(t) for t in body.get("tags") or []], "login": "sre", "email": "",
+                    "avatarUrl": "", "data": body.get("data") or {}}
+            self.annotations.append(item)
+        return 200, {"message": "Annotation added", "id": item["id"]}
+
+    def find_annotations(self, q: dict[str, list[str]]) -> list[dict[str, Any]]:
+        def num(name: str, default: int) -> int:
+            value = (q.get(name) or [""])[0]
+            return int(value) if value.lstrip("-").isdigit() else default
+
+        tags = q.get("tags", [])
+        match_any = (q.get("matchAny") or ["false"])[0] == "true"
+        start, end, limit = num("from", 0), num("to", 0), num("limit", 100)
+        with self._lock:
+            found = []
+            for a in self.annotations:
+                if (end and a["time"] > end) or (start and a["timeEnd"] < start):
+                    continue
+                if tags and not (any if match_any else all)(t in a["tags"] for t in tags):
+                    continue
+                found.append(copy.deepcopy(a))
+        found.sort(key=lambda a: a["time"], reverse=True)
+        return found[:limit]
+
     # ------------------------------------------------------------------ dispatch
 
     def role(self, headers: dict[str, str]) -> str | None:
@@ -514,6 +559,10 @@ class FakeGrafana(LoopbackServer):
             return (*self.update_folder(unquote(f.group(1)), body or {}), {})
         if method == "POST" and mv:
             return (*self.move_folder(unquote(mv.group(1)), body or {}), {})
+        if method == "POST" and path == "/api/annotations":
+            return (*self.add_annotation(body or {}), {})
+        if method == "GET" and path == "/api/annotations":
+            return 200, self.find_annotations(query), {}
         if method == "POST" and path == "/api/dashboards/db":
             return (*self.save_dashboard(body or {}), {})
         if method == "GET" and m:
