@@ -21,6 +21,7 @@ from pydantic import (
     Field,
     SecretStr,
     ValidationError,
+    field_validator,
     model_validator,
 )
 
@@ -528,6 +529,22 @@ class AlertsConfig(_Model):
     source_dir: Path | None = Field(None, description="The rules tree: rule groups, slos/, tests/ (default: the "
                                     "alerts/ directory shipped with sre; runbooks: "
                              "remediation.runbooks_dir, default runbooks/).")
+    live_absent: dict[str, str] = Field(
+        default_factory=dict,
+        description="Selectors this Prometheus is known to lack, each a regular expression matching the whole "
+                    "selector as lint prints it (`kube_.*`, `sre_job_runs_total\\{.*status=\"error\".*\\}`), with the "
+                    "reason. `sre alerts lint --live` and `sre dashboards validate --live` list them apart "
+                    "instead of failing.")
+
+    @field_validator("live_absent")
+    @classmethod
+    def _patterns_compile(cls, value: dict[str, str]) -> dict[str, str]:
+        for pattern in value:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"live_absent: {pattern!r} is not a regular expression: {exc}") from None
+        return value
 
 
 class ElkConfig(_Model):

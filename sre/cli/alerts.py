@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from sre.config import SreConfig
     from sre.provision.plan import Plan
     from sre.rules.render import RenderedFile
+    from sre.rules.tree import Finding
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -76,19 +77,27 @@ def lint(
     except ValueError as exc:
         raise UsageError(f"--lookback: {exc}") from None
     report = run_lint(adir, rdir, cfg.alerts.runbook_base_url)
+    expected: list[Finding] = []
     if live and report.tree is not None:
         from sre.adapters.prometheus import PrometheusClient
         from sre.rules.live import live_findings
 
         with PrometheusClient.from_config(cfg) as prom:
-            report.findings += live_findings(report.tree.rules(), prom, lookback=window)
+            report.findings += live_findings(report.tree.rules(), prom, lookback=window,
+                                             absent=cfg.alerts.live_absent, expected=expected)
     data = report.to_dict()
     data.pop("timings", None)
+    if live:
+        data["expected_absent"] = [f.to_dict() for f in expected]
 
     def render(c: Any) -> None:
         if report.findings:
             rows = [[f.file, _where(f.group, f.rule), f.check, f.message] for f in report.findings]
             c.print(table(None, ["file", "group / rule", "check", "problem"], rows))
+        if expected:
+            rows = [[f.file, _where(f.group, f.rule), f.message] for f in expected]
+            c.print(table("no series, as alerts.live_absent lists (not problems)", ["file", "group / rule", "selector"],
+                          rows))
         n = report.counts
         c.print(f"{'[red]' + str(len(report.findings)) + ' problem(s)[/]' if report.findings else '[green]ok[/]'}: "
                 f"{n.get('rules', 0)} rules ({n.get('alerts', 0)} alerts) in {n.get('groups', 0)} groups, "

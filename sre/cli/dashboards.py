@@ -136,6 +136,8 @@ def validate(
     live: Annotated[bool, typer.Option("--live", help="Also run each query against endpoints.prometheus.")] = False,
     require: Annotated[str, typer.Option("--require", help="With --live: queries naming only metrics with this "
                                          "prefix must return data.")] = "sre_",
+    require_all: Annotated[bool, typer.Option("--all", help="With --live: every query must return data, except "
+                                              "those reading a selector alerts.live_absent lists.")] = False,
     directory: DirOpt = None,
     config: ConfigOpt = None,
     output: OutputOpt = Output.table,
@@ -152,7 +154,8 @@ def validate(
     if live:
         if cfg.endpoints.prometheus is None:
             raise UsageError("--live needs endpoints.prometheus in the config")
-        report.live = live_check(sources, cfg.endpoints.prometheus.url, require_prefix=require)
+        report.live = live_check(sources, cfg.endpoints.prometheus.url, require_prefix=require,
+                                 absent=cfg.alerts.live_absent, require_all=require_all)
         failed = failed or bool(report.live["failed"] or report.live["empty_required"])
 
     def show(c):  # type: ignore[no-untyped-def]
@@ -163,11 +166,14 @@ def validate(
             lv = report.live
             rows = ([["failed", q["dashboard"], q["where"], q["error"]] for q in lv["failed"]]
                     + [["no data", q["dashboard"], q["where"], q["expr"]] for q in lv["empty_required"]]
-                    + [["no data (allowed)", q["dashboard"], q["where"], q["expr"]] for q in lv["empty_other"]])
+                    + [["no data (allowed)", q["dashboard"], q["where"], q["expr"]] for q in lv["empty_other"]]
+                    + [["no data (listed)", q["dashboard"], q["where"], f"{q['expr']}  [{q['reason']}]"]
+                       for q in lv["expected_empty"]])
             if rows:
                 c.print(table(f"live against {lv['prometheus']}", ["result", "dashboard", "where", "query"], rows))
             c.print(f"live: {lv['queries']} queries, {len(lv['failed'])} failed, {len(lv['empty_required'])} empty "
-                    f"{lv['require_prefix']}* queries, {len(lv['empty_other'])} empty others")
+                    f"{lv['require_prefix']}* queries, {len(lv['empty_other'])} empty others, "
+                    f"{len(lv['expected_empty'])} empty as alerts.live_absent lists")
         status = "[red]invalid[/]" if failed else "[green]valid[/]"
         c.print(f"{status}: {report.dashboards} dashboards, {report.queries} queries, "
                 f"{len(report.errors)} errors, {len(report.problems) - len(report.errors)} warnings "

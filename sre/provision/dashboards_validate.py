@@ -23,6 +23,8 @@ import yaml
 
 from sre.content import content_dir
 from sre.provision.dashboards import Desired, Sources
+from sre.rules.live import expected_absence
+from sre.rules.promql import PromQLSyntaxError, selectors
 
 # Metric names of the exporters the platform runs. Used only until alerts/README.md lists
 # them: then that file is the one list (see exporter_metrics()).
@@ -228,8 +230,6 @@ def for_live(expr: str, duration: str = "5m") -> str:
 
 def metric_names(expr: str) -> set[str]:
     """The metric names a panel query selects (Grafana variables substituted first)."""
-    from sre.rules.promql import PromQLSyntaxError, selectors
-
     try:
         return {name for sel in selectors(substitute(expr)) if (name := sel.metric())}
     except PromQLSyntaxError:
@@ -367,19 +367,22 @@ def validate(sources: Sources, *, alerts_dir: Path | None = None, runbooks_dir: 
 # ---------------------------------------------------------------- live
 
 
-def live_check(sources: Sources, prometheus_url: str, *, require_prefix: str = "sre_", timeout: float = 10.0) -> dict[str, Any]:
+def live_check(sources: Sources, prometheus_url: str, *, require_prefix: str = "sre_", timeout: float = 10.0,
+               absent: dict[str, str] | None = None, require_all: bool = False) -> dict[str, Any]:
     """Run every query against Prometheus; list those that return nothing or fail.
 
     A query whose metrics all start with `require_prefix` must return data (this service's
     metrics exist wherever it runs); others may legitimately be empty where an exporter is not
-    scraped, and are listed as such.
+    scraped, and are listed as such. With `require_all`, every query must return data. Either
+    way, an empty query that reads a selector `absent` lists (alerts.live_absent) is listed
+    apart with the reason, not required.
     """
     import httpx
 
     from sre.errors import UnreachableError
 
     all_queries = [q for d in sources.dashboards for q in queries(d)]
-    empty_required, empty_other, failed = [], [], []
+    empty_required, empty_other, failed, expected = [], [], [], []
     try:
         with httpx.Client(base_url=prometheus_url.rstrip("/"), timeout=timeout) as http:
             for q in all_queries:
@@ -392,11 +395,26 @@ def live_check(sources: Sources, prometheus_url: str, *, require_prefix: str = "
                 result = data.get("result")
                 if result in (None, []):
                     names = metric_names(q.expr)
-                    if names and all(n.startswith(require_prefix) for n in names):
+                    reason = _listed_absent(q.expr, absent or {})
+                    if reason is not None:
+                        expected.append({**item, "reason": reason})
+                    elif require_all or (names and all(n.startswith(require_prefix) for n in names)):
                         empty_required.append(item)
                     else:
                         empty_other.append(item)
     except httpx.HTTPError as exc:
         raise UnreachableError(f"Prometheus at {prometheus_url} did not answer: {exc.__class__.__name__}") from None
     return {"prometheus": prometheus_url, "queries": len(all_queries), "failed": failed,
-            "empty_required": empty_required, "empty_other": empty_other, "require_prefix": require_prefix}
+            "empty_required": empty_required, "empty_other": empty_other, "expected_empty": expected,
+            "require_prefix": "" if require_all else require_prefix}
+
+
+def _listed_absent(expr: str, absent: dict[str, str]) -> str | None:
+    """The reason of the first selector of `expr` that alerts.live_absent lists, if any."""
+    if not absent:
+        return None
+    try:
+        sels = selectors(for_live(expr))
+    except PromQLSyntaxError:
+        return None
+    return next((r for sel in sels if (r := expected_absence(sel.promql(), absent))), None)

@@ -9,6 +9,7 @@ absent(), which exist to match nothing.
 
 from __future__ import annotations
 
+import re
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
@@ -40,8 +41,19 @@ def _explain(prom: PrometheusClient, sel: Selector, start: float, end: float) ->
     return "; ".join(culprits) or f"no series match {sel.promql()} (each matcher alone does)"
 
 
+def expected_absence(selector: str, absent: dict[str, str]) -> str | None:
+    """The reason `selector` (as lint prints it) is known to have no series here, if it is listed."""
+    for pattern, reason in absent.items():
+        if re.fullmatch(pattern, selector):
+            return reason
+    return None
+
+
 def live_findings(rules: list[Rule], prom: PrometheusClient, *, lookback: float = 3600.0,
-                  workers: int = 4) -> list[Finding]:
+                  workers: int = 4, absent: dict[str, str] | None = None,
+                  expected: list[Finding] | None = None) -> list[Finding]:
+    """Findings for selectors without series. Those matching a pattern of `absent` (the config's
+    alerts.live_absent) are not findings: they go to `expected`, with the listed reason."""
     recorded = {r.name for r in rules if r.kind == "record"}
     by_selector: dict[str, tuple[Selector, list[Rule]]] = {}
     for rule in rules:
@@ -69,6 +81,11 @@ def live_findings(rules: list[Rule], prom: PrometheusClient, *, lookback: float 
     for key, why in results:
         if why is None:
             continue
+        reason = expected_absence(key, absent or {})
         for rule in by_selector[key][1]:
-            out.append(Finding("live", rule.file, f"{key}: {why}", rule.group, rule.name))
+            if reason is None:
+                out.append(Finding("live", rule.file, f"{key}: {why}", rule.group, rule.name))
+            elif expected is not None:
+                expected.append(Finding("live-absent", rule.file, f"{key}: {why} (listed: {reason})",
+                                        rule.group, rule.name))
     return out

@@ -47,6 +47,7 @@ if TYPE_CHECKING:
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 ROUTES = (("GET", "/conversations"), ("POST", "/messages"), ("GET", "/users/me"))
 DISCONNECT_REASONS = ("client_close", "ping_timeout", "server_error")
+ZEROED_CODES = ("200", "500")
 
 DEFAULTS: dict[str, dict[str, Any]] = {
     "api": {
@@ -117,8 +118,12 @@ class Simulator:
         self.delivery = Histogram("ws_message_delivery_duration_seconds",
                                   "Time from a message's acceptance to its write on a socket")
         self.disconnects = dict.fromkeys(DISCONNECT_REASONS, 0.0)
-        for method, route in ROUTES:  # prom-client shows a label set once it was observed; start at 0
-            self.http.observe_many((("method", method), ("route", route), ("status_code", "200")), 0.0, 0)
+        # prom-client shows a label set once it is observed or zeroed (`histogram.zero(labels)`).
+        # The simulated API zeroes its 500s at start, so a 5xx ratio exists before the first
+        # error (a series born at 1 has no rate() until its second sample).
+        for method, route in ROUTES:
+            for code in ZEROED_CODES:
+                self.http.observe_many((("method", method), ("route", route), ("status_code", code)), 0.0, 0)
         self.delivery.observe_many((), 0.0, 0)
 
     def _whole(self, key: str, amount: float) -> int:

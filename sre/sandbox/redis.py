@@ -40,7 +40,9 @@ class RedisPair:
             name=f"redis {name}",
             cmd=[exe, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(d), "--save", "",
                  "--appendonly", "no", "--daemonize", "no", "--repl-diskless-sync-delay", "0",
-                 "--enable-debug-command", "local", *extra],
+                 "--enable-debug-command", "local",
+                 # A cache's limits, as production runs it (the memory rules divide by maxmemory).
+                 "--maxmemory", "256mb", "--maxmemory-policy", "allkeys-lru", *extra],
             log_path=self.root / f"{name}.log",
         )
 

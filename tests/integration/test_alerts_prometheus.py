@@ -132,7 +132,16 @@ def test_prune_removes_only_files_sre_wrote(sandbox: Stack, rules_dir: Path, tmp
     assert not (rules_dir / "extra.yaml").exists() and handmade.exists()
 
 
+def _scraped(sandbox: Stack) -> None:
+    """Wait for the first scrape: before it, a fresh Prometheus has no `up` series at all."""
+    assert sandbox.prometheus
+    url = f"{sandbox.prometheus.url}/api/v1/query"
+    wait_until(lambda: httpx.get(url, params={"query": "up"}, timeout=5).json()["data"]["result"],
+               timeout=20, what="the first scrape")
+
+
 def test_lint_live_names_missing_metrics_and_labels(sandbox: Stack, tmp_path: Path) -> None:
+    _scraped(sandbox)
     cfg = _config(sandbox, tmp_path, FIXTURES / "alerts")
     proc = sre("alerts", "lint", "--live", "--config", str(cfg), "--runbooks-dir", str(FIXTURES / "runbooks"),
                "--output", "json")
@@ -141,6 +150,22 @@ def test_lint_live_names_missing_metrics_and_labels(sandbox: Stack, tmp_path: Pa
     assert ("job:demo_errors:rate5m", 'demo_errors_total: metric demo_errors_total has no series') in live
     assert ("DemoDown", 'up{job="demo"}: no series of up has job="demo"') in live
     assert len(live) == 2  # job:demo_errors:rate5m is recorded by the tree: its input is checked instead
+
+
+def test_lint_live_lists_selectors_the_config_expects_absent_apart(sandbox: Stack, tmp_path: Path) -> None:
+    _scraped(sandbox)
+    cfg = _config(sandbox, tmp_path, FIXTURES / "alerts")
+    data = yaml.safe_load(cfg.read_text())
+    data["alerts"]["live_absent"] = {"demo_errors_total": "demo has no exporter here",
+                                     r'up\{job="demo"\}': "nor a demo target"}
+    cfg.write_text(yaml.safe_dump(data))
+    proc = sre("alerts", "lint", "--live", "--config", str(cfg), "--runbooks-dir", str(FIXTURES / "runbooks"),
+               "--output", "json")
+    out = json.loads(proc.stdout)
+    assert [f for f in out["findings"] if f["check"] == "live"] == []
+    assert {(f["rule"], f["check"]) for f in out["expected_absent"]} == {
+        ("job:demo_errors:rate5m", "live-absent"), ("DemoDown", "live-absent")}
+    assert any("(listed: nor a demo target)" in f["message"] for f in out["expected_absent"])
 
 
 def test_unreachable_prometheus_is_one_line_and_exit_2(sandbox: Stack, tmp_path: Path) -> None:
