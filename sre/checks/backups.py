@@ -288,6 +288,8 @@ def _restore_result(name: str, url: str, reason: str | None, sanity: SanityRepor
                     observed: dict[str, Any], seconds: float) -> CheckResult:
     if sanity is not None:
         observed.update(tables=sanity.tables, queries=sanity.queries, canary=sanity.canary)
+        if sanity.restored_by:
+            observed["restored_by"] = sanity.restored_by
     if reason is not None:
         return CheckResult("backup.restore", name, "fail", observed, f"restore of {url} failed: {reason}")
     assert sanity is not None

@@ -58,8 +58,14 @@ def with_dbname(dsn: str, dbname: str) -> str:
     return make_conninfo(**{k: str(v) for k, v in params.items()})
 
 
+# The only variables a PostgreSQL client tool inherits: it needs no state URL, DSN or cloud key
+# of this process, and a child that is compromised (or just logs its environment) sees none.
+CHILD_ENV_KEEP = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR")
+
+
 def child_env(extra: dict[str, str]) -> dict[str, str]:
-    return {**os.environ, **extra}
+    """A minimal environment for a libpq child process, plus `extra` (PGPASSWORD)."""
+    return {**{k: os.environ[k] for k in CHILD_ENV_KEEP if k in os.environ}, **extra}
 
 
 def cluster_of(cfg: SreConfig, backup: BackupConfig) -> PostgresCluster:

@@ -43,6 +43,8 @@ if TYPE_CHECKING:
 log = get_logger("sre.checks.restore")
 
 SCRATCH_PREFIX = "sre-restore-"
+# The unprivileged role a dump is restored and checked as, in the scratch instance.
+RESTORE_ROLE = "sre_restore"
 # Settings for a server whose data is discarded: no fsync, minimal WAL (COPY into a table
 # created in the same transaction then skips WAL altogether), no archiving or replication.
 SCRATCH_SETTINGS = {
@@ -173,6 +175,7 @@ class ScratchInstance(Scratch):
         self.database = database
         self.server: Any = None
         self.started = 0.0
+        self.user = "postgres"
         restore.scratch_dir.mkdir(parents=True, exist_ok=True)
         reap_stale(restore.scratch_dir)
         # The owner's PID in the name lets a later run tell a live restore from a leftover.
@@ -240,22 +243,32 @@ class ScratchInstance(Scratch):
         return f" ({interesting[-1].strip()})" if interesting else ""
 
     def create_database(self, name: str) -> None:
-        if name == "postgres":
-            return
+        """The database a dump goes into, owned by RESTORE_ROLE, which then restores and checks it.
+
+        A dump is data from outside: what it makes the server run (functions, triggers, default
+        expressions, index expressions) runs without superuser rights."""
         from psycopg import sql
 
+        role = sql.Identifier(RESTORE_ROLE)
         with connect(self.dsn("postgres")) as conn:
-            create = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
-            # FILE_COPY copies template1's few files; the default (WAL_LOG, 15+) writes every block as WAL.
-            if conn.info.server_version >= 150000:
-                create = sql.SQL("{} STRATEGY = FILE_COPY").format(create)
-            conn.execute(create)
+            conn.execute(sql.SQL("CREATE ROLE {} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION "
+                                 "NOBYPASSRLS").format(role))
+            if name == "postgres":
+                conn.execute(sql.SQL("ALTER DATABASE postgres OWNER TO {}").format(role))
+            else:
+                create = sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(name), role)
+                # FILE_COPY copies template1's few files; the default (WAL_LOG, 15+) writes every block as WAL.
+                if conn.info.server_version >= 150000:
+                    create = sql.SQL("{} STRATEGY = FILE_COPY").format(create)
+                conn.execute(create)
+        self.user = RESTORE_ROLE
 
-    def dsn(self, database: str) -> str:
-        return f"host=127.0.0.1 port={self.port} user=postgres dbname={database} connect_timeout=5"
+    def dsn(self, database: str, user: str = "postgres") -> str:
+        return f"host=127.0.0.1 port={self.port} user={user} dbname={database} connect_timeout=5"
 
     def database_dsn(self) -> str:
-        return self.dsn(self.database)
+        """As the unprivileged restore role once create_database made it; the superuser before."""
+        return self.dsn(self.database, self.user)
 
     def drop(self) -> None:
         try:
@@ -438,6 +451,7 @@ class SanityReport:
     queries: dict[str, Any] = field(default_factory=dict)
     tables: dict[str, dict[str, Any]] = field(default_factory=dict)
     canary: bool | None = None
+    restored_by: dict[str, Any] = field(default_factory=dict)
 
 
 def _ident(name: str) -> Any:
@@ -541,6 +555,12 @@ def sanity_checks(restored_dsn: str, backup: BackupConfig, figures: SourceFigure
         return f"on the source: {source.errors[name]}" if name in source.errors else None
 
     with connect(restored_dsn) as conn:
+        # Who restored and reads it, as the server says: the report shows it was not a superuser.
+        user, superuser, owners = conn.execute(
+            "SELECT current_user::text, rolsuper, array(SELECT DISTINCT tableowner::text FROM pg_tables "
+            "WHERE schemaname NOT IN ('pg_catalog', 'information_schema') ORDER BY 1) "
+            "FROM pg_roles WHERE rolname = current_user").fetchone()
+        rep.restored_by = {"role": user, "superuser": bool(superuser), "table_owners": list(owners)}
         for q in backup.sanity:
             try:
                 value = _scalar(conn, q.sql) if q.expect != "rows" else len(conn.execute(q.sql).fetchall())

@@ -47,6 +47,9 @@ def test_good_backup_passes_every_check_and_row_counts_match(backup_env: MakeEnv
         source = sandbox.postgres.primary.sql(f"SELECT count(*) FROM {table}", database=backup_source)[0][0]
         assert restore.observed["tables"][table] == {"restored": source, "source": source}
     assert restore.observed["canary"] is True
+    # Restored and read by an unprivileged role: every table it made is its own.
+    assert restore.observed["restored_by"] == {"role": "sre_restore", "superuser": False,
+                                               "table_owners": ["sre_restore"]}
     assert results["backup.integrity"].observed["objects"][0]["recorded_in"] == "sidecar"
     # Exported for Prometheus.
     assert REGISTRY.get_sample_value("sre_backup_verify_success", {"cluster": "main", "check": "backup.restore"}) == 1

@@ -12,7 +12,7 @@ import pytest
 from sre.adapters.s3 import CompositeSha256, ObjectInfo
 from sre.checks.backup_integrity import ChunkReader, StreamDigest, integrity_result
 from sre.checks.backup_layout import Layout, Recorded
-from sre.checks.pg_client import split_dsn
+from sre.checks.pg_client import child_env, split_dsn
 from sre.config import BackupConfig
 
 T0 = datetime(2025, 3, 1, 4, 0, tzinfo=UTC)
@@ -117,3 +117,13 @@ def test_dsn_password_goes_to_the_environment_not_the_command_line() -> None:
     assert "s3cr3t" not in conninfo
     assert "dbname=messaging" in conninfo and "port=5433" in conninfo
     assert env == {"PGPASSWORD": "s3cr3t"}
+
+
+def test_postgresql_tools_inherit_no_secret_of_this_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SRE_STATE__URL", "postgresql://sre:state-secret@db/sre")
+    monkeypatch.setenv("PG_EAST1_DSN", "postgresql://app:dsn-secret@east1/app")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "aws-secret")
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")
+    env = child_env({"PGPASSWORD": "this-one"})
+    assert env["PGPASSWORD"] == "this-one" and env["PATH"] == "/usr/bin:/bin"
+    assert not {"SRE_STATE__URL", "PG_EAST1_DSN", "AWS_SECRET_ACCESS_KEY"} & set(env)
