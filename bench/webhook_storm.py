@@ -9,6 +9,10 @@ Alertmanager v4 bodies, 100 alerts per request ("grouped") and 1 per request ("s
 Every server runs one uvicorn worker, as `sre serve` does. After each run the inbox is counted:
 every alert answered 200 must be in it.
 
+Also, in this process: the cost of `PRAGMA synchronous=FULL` (what the SQLite store runs, so an
+answered alert survives a power loss) against NORMAL, per group commit of 100 alerts through the
+inbox writer (informational; FULL's fsync is paid once per batch).
+
 Goals: grouped >= 30,000 alerts/s with p99 < 100 ms; single >= 1,000 requests/s with p99 < 50 ms;
 each at least 0.5 of the bare endpoint's rate. Exit 1 when a goal is missed.
 
@@ -246,6 +250,38 @@ def measure(server: Server, mode: str, bodies: Path, per_request: int, seconds: 
     return fig
 
 
+def sqlite_commit_cost(workdir: Path, groups: int = 300) -> dict[str, float]:
+    """Milliseconds per group commit of GROUP_SIZE alerts, synchronous FULL and NORMAL, one at a time."""
+    from sqlalchemy import event
+
+    from sre.remediation.inbox import InboxWriter
+    from sre.remediation.payload import WebhookPayload
+    from sre.store import Store
+
+    def normal(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.execute("PRAGMA synchronous=NORMAL")  # runs after the store's own pragmas
+
+    payloads = [WebhookPayload.model_validate_json(body(i * GROUP_SIZE, GROUP_SIZE)) for i in range(groups)]
+    out: dict[str, float] = {}
+    for mode in ("FULL", "NORMAL", "FULL again"):
+        name = "sync-" + mode.replace(" ", "-") + ".db"
+        store = Store(f"sqlite:///{workdir / name}")
+        if mode == "NORMAL":
+            event.listen(store.engine, "connect", normal)
+        store.migrate()
+        writer = InboxWriter(store, idle_exit=1.0)
+        writer.write_sync(payloads[0])  # warm: the writer thread and its connection
+        t0 = time.perf_counter()
+        for p in payloads[1:]:
+            writer.write_sync(p)
+        out[mode] = (time.perf_counter() - t0) / (groups - 1) * 1000
+        with store.engine.connect() as conn:
+            got = conn.exec_driver_sql("PRAGMA synchronous").scalar()
+        assert got == (1 if mode == "NORMAL" else 2), (mode, got)  # the writer's pool shares these settings
+        store.dispose()
+    return out
+
+
 # ---------------------------------------------------------------- main
 
 def main() -> int:
@@ -265,7 +301,10 @@ def main() -> int:
     modes = [("grouped", grouped, GROUP_SIZE), ("single", single, 1)]
     figures: list[Figure] = []
     stack = None
+    sync_cost: dict[str, float] = {}
     try:
+        if "sqlite" in stores:
+            sync_cost = sqlite_commit_cost(workdir)
         for raw in (False, True):
             bare = start_bare(workdir, raw)
             try:
@@ -292,10 +331,10 @@ def main() -> int:
         if stack is not None:
             stack.stop()
         shutil.rmtree(workdir, ignore_errors=True)
-    return report(figures, stores)
+    return report(figures, stores, sync_cost)
 
 
-def report(figures: list[Figure], stores: list[str]) -> int:
+def report(figures: list[Figure], stores: list[str], sync_cost: dict[str, float] | None = None) -> int:
     base = {f.mode: f for f in figures if f.server == "bare"}
     print(f"{'server':<10}{'mode':<9}{'req/s':>9}{'alerts/s':>11}{'p50 ms':>9}{'p99 ms':>9}"
           f"{'ratio':>7}{'vs raw':>9}{'answered':>10}{'in inbox':>10}")
@@ -320,6 +359,11 @@ def report(figures: list[Figure], stores: list[str]) -> int:
             missed.append(f"{tag}: {f.alerts_per_s:.0f} alerts/s, p99 {f.p99_ms:.1f} ms")
         if f.mode == "single" and (f.rps < GOAL_SINGLE_RPS or f.p99_ms >= GOAL_SINGLE_P99_MS):
             missed.append(f"{tag}: {f.rps:.0f} req/s, p99 {f.p99_ms:.1f} ms")
+    if sync_cost:
+        full = (sync_cost["FULL"] + sync_cost["FULL again"]) / 2
+        print(f"SQLite group commit of {GROUP_SIZE} alerts: synchronous=FULL {full:.2f} ms "
+              f"({sync_cost['FULL']:.2f}, {sync_cost['FULL again']:.2f}), NORMAL {sync_cost['NORMAL']:.2f} ms: "
+              f"FULL costs {full / sync_cost['NORMAL']:.2f}x")
     for m in missed:
         print(f"MISSED {m}")
     print(f"goal: grouped >= {GOAL_GROUPED_ALERTS:,.0f} alerts/s p99 < {GOAL_GROUPED_P99_MS:.0f} ms; single >= "

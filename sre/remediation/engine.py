@@ -33,7 +33,7 @@ from sre.remediation.audit import add_event, count
 from sre.remediation.guards import ADMISSION, UNDER_LOCK, Guard, Proposal
 from sre.remediation.runbook import TemplateError
 from sre.store.base import utcnow
-from sre.store.remediation import InboxRow, Remediation, TargetLock
+from sre.store.remediation import TARGET_LEN, InboxRow, Remediation, TargetLock, fit
 from sre.telemetry import get_logger
 
 if TYPE_CHECKING:
@@ -140,11 +140,13 @@ class Engine:
             return Prepared(base, error=f"the alert does not fit its runbook: {_one_line(exc)}")
         unknown = action.check_target(params, self.cfg)
         if unknown is not None:
-            base.update(target=action.target(params))
+            base.update(target=fit(action.target(params), TARGET_LEN))
             return Prepared(base, error=f"the alert names an unknown target: {unknown}")
         target = action.target(params)
         if action.per_alert:
             target = f"{target}/{a.alertname}/{a.fingerprint}"
+        # Labels make the target: however long they are, the decision's row must be written.
+        target = fit(target, TARGET_LEN)
         base.update(target=target, params=params.model_dump(mode="json"))
         dry = self._dry_run_reason(rendered.guards.dry_run, action)
         proposal = Proposal(self.cfg, a.alertname, a.labels, action, params, target, rendered.guards, dry is not None,
@@ -258,6 +260,23 @@ class Engine:
             s.execute(q)
 
     # ------------------------------------------------------------ recording
+
+    def give_up(self, a: InboxAlert, rb: Runbook | None, attempts: int, last_error: str | None) -> int | None:
+        """An alert whose processing failed `attempts` times: audited and escalated, so a person
+        hears of every answered alert. None when even the record could not be written (logged)."""
+        base: dict[str, Any] = {
+            "inbox_id": a.id, "fingerprint": a.fingerprint, "starts_at": a.starts_at, "alertname": a.alertname,
+            "labels": a.labels, "runbook": rb.path.name if rb is not None else "",
+            "action": rb.remediation.action if rb is not None and rb.remediation is not None else "",
+            "host": self.host, "created_at": utcnow(), "params": {}, "target": "",
+        }
+        reason = (f"deciding about this alert failed {attempts} times"
+                  + (f" (last error: {last_error})" if last_error else "") + ": a person decides")
+        try:
+            return self._record(base, "error", None, reason, escalate_kind="processing_failed")
+        except Exception as exc:
+            log.error("inbox alert #%d: %s; recording that failed too: %s", a.id, reason, exc.__class__.__name__)
+            return None
 
     def _record(self, base: dict[str, Any], outcome: str, guard: str | None, reason: str, *,
                 escalate_kind: str | None = None) -> int:

@@ -59,6 +59,7 @@ class RemediationWorker:
         self.postgres = store.dialect == "postgresql"
         self._breaker_read = 0.0
         self._stale_checked = 0.0
+        self._errors: dict[int, str] = {}  # inbox id -> last error deciding about it
 
     # ------------------------------------------------------------ lifecycle
 
@@ -176,21 +177,29 @@ class RemediationWorker:
                              .where(InboxRow.id.in_(ids)).order_by(InboxRow.id)).all()
         out = []
         for r in rows:
+            alert = InboxAlert(r.id, r.fingerprint, r.status, r.alertname, r.starts_at, r.labels or {},
+                               r.annotations or {})
             if r.attempts > MAX_ATTEMPTS:
-                self._finish([r.id], "error", None, state="failed")
-                log.error("inbox alert #%d failed %d times; left for a person", r.id, MAX_ATTEMPTS)
+                rb = self.runbooks.get(r.alertname) if r.status == "firing" else None
+                rid = self.engine.give_up(alert, rb, MAX_ATTEMPTS, self._errors.pop(r.id, None))
+                self._finish([r.id], "error", rid, state="failed")
+                log.error("inbox alert #%d failed %d times; audited and escalated for a person", r.id, MAX_ATTEMPTS)
                 continue
-            out.append(InboxAlert(r.id, r.fingerprint, r.status, r.alertname, r.starts_at, r.labels or {},
-                                  r.annotations or {}))
+            out.append(alert)
         return out
 
     def _process(self, a: InboxAlert, rb: Runbook | None) -> None:
         try:
             outcome, rid = self.engine.handle(a, rb)
-        except Exception:
+        except Exception as exc:
             log.exception("inbox alert #%d (%s): deciding failed; it will be tried again", a.id, a.alertname)
+            # Kept for the audit record if it keeps failing (this process only: another replica's
+            # claim of the row says "failed N times" without the error).
+            first = (str(exc).strip().splitlines() or [""])[0][:300]
+            self._errors[a.id] = f"{exc.__class__.__name__}: {first}"
             self._unclaim([a.id])
             return
+        self._errors.pop(a.id, None)
         self._finish([a.id], outcome, rid)
 
     def _finish(self, ids: list[int], outcome: str, rid: int | None, state: str = "done") -> None:

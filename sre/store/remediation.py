@@ -7,6 +7,7 @@ a partial unique index, so two deliveries or two replicas never run one fix twic
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime
 from typing import Any
 
@@ -18,6 +19,16 @@ from sre.store.base import Base, JsonDoc, UtcDateTime, utcnow
 # Column sizes the webhook payload model also enforces, so a valid payload always fits.
 FINGERPRINT_LEN = 128
 SHORT_TEXT_LEN = 200
+TARGET_LEN = 500
+
+
+def fit(value: str, limit: int) -> str:
+    """`value` when it fits `limit` characters; else its start and a hash of the whole, so two
+    long values stay distinct (a target keys locks and cooldowns) and the row is never refused."""
+    if len(value) <= limit:
+        return value
+    suffix = "...sha256:" + hashlib.sha256(value.encode()).hexdigest()[:16]
+    return value[:limit - len(suffix)] + suffix
 
 
 class InboxRow(Base):
@@ -69,7 +80,7 @@ class Remediation(Base):
     labels: Mapped[dict[str, str]] = mapped_column(JsonDoc, default=dict)
     runbook: Mapped[str] = mapped_column(Text, default="")
     action: Mapped[str] = mapped_column(String(100))
-    target: Mapped[str] = mapped_column(String(500), default="")
+    target: Mapped[str] = mapped_column(String(TARGET_LEN), default="")
     params: Mapped[dict[str, Any]] = mapped_column(JsonDoc, default=dict)
     dry_run: Mapped[bool] = mapped_column(Boolean, default=False)
     # executed | dry_run | skipped | refused | failed | escalated | interrupted
@@ -117,7 +128,7 @@ class TargetLock(Base):
 
     __tablename__ = "remediation_locks"
 
-    target: Mapped[str] = mapped_column(String(500), primary_key=True)
+    target: Mapped[str] = mapped_column(String(TARGET_LEN), primary_key=True)
     remediation_id: Mapped[int | None] = mapped_column(Integer)
     holder: Mapped[str] = mapped_column(String(SHORT_TEXT_LEN), default="")
     acquired_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
