@@ -3,7 +3,9 @@
 # verification and drills run (pg_dump, pg_restore, pg_basebackup, pg_rewind, pg_verifybackup,
 # and initdb/pg_ctl/postgres for scratch restores). See docs/operations.md.
 
-ARG PYTHON_IMAGE=python:3.11.11-slim-bookworm
+# The base by digest as well as tag: a tag can be pushed again, a digest names one image. Update
+# both together (docker buildx imagetools inspect python:<tag> prints the index digest).
+ARG PYTHON_IMAGE=python:3.11.11-slim-bookworm@sha256:081075da77b2b55c23c088251026fb69a7b2bf92471e491ff5fd75c192fd38e5
 
 # ---------------------------------------------------------------- build: the virtualenv
 FROM ${PYTHON_IMAGE} AS build

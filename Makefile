@@ -11,6 +11,7 @@ lint: bootstrap
 	.venv/bin/ruff check sre tests bench dashboards
 	.venv/bin/mypy
 	.venv/bin/hadolint Dockerfile
+	.venv/bin/zizmor --offline --min-severity low .github/workflows/
 
 test: lint
 	.venv/bin/sre remediation test

@@ -32,7 +32,7 @@ def test_hadolint_passes() -> None:
 def test_base_is_a_pinned_slim_python_and_the_build_has_two_stages() -> None:
     ins = instructions()
     base = next(rest for word, rest in ins if word == "ARG" and rest.startswith("PYTHON_IMAGE="))
-    assert re.fullmatch(r"PYTHON_IMAGE=python:3\.11\.\d+-slim-bookworm", base), base
+    assert re.fullmatch(r"PYTHON_IMAGE=python:3\.11\.\d+-slim-bookworm@sha256:[0-9a-f]{64}", base), base
     assert len([w for w, _ in ins if w == "FROM"]) == 2
 
 
