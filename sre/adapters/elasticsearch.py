@@ -87,7 +87,7 @@ class ElasticsearchAdapter:
     def close(self) -> None:
         self.client.close()
 
-    def _call(self, what: str, fn: Callable[[], T], *, missing_ok: bool = False) -> T | None:
+    def _call(self, what: str, fn: Callable[[], T], *, missing_ok: bool = False, per_object: bool = True) -> T | None:
         from elasticsearch import ApiError, NotFoundError, TransportError, UnsupportedProductError
 
         self.requests += 1
@@ -107,6 +107,10 @@ class ElasticsearchAdapter:
                     f"Elasticsearch at {self.url} refused the credentials (401 {etype}): {reason}",
                     hint="check endpoints.elasticsearch api_key (the encoded form) or username/password",
                 ) from None
+            if status == 403 and per_object:
+                # One object's privilege (an index pattern, one action): that object's refusal.
+                raise ElasticsearchRequestError(what, status, etype, f"{reason} (the privileges sre needs are "
+                                                "listed in docs/elk.md)") from None
             if status == 403:
                 raise UnreachableError(
                     f"Elasticsearch at {self.url} denied {what} (403 {etype}): {reason}",
@@ -124,18 +128,18 @@ class ElasticsearchAdapter:
 
     def list_ilm_policies(self) -> dict[str, dict[str, Any]]:
         """GET _ilm/policy: name -> {version, modified_date, policy, in_use_by}."""
-        resp = self._call("GET _ilm/policy", lambda: self.client.ilm.get_lifecycle())
+        resp = self._call("GET _ilm/policy", lambda: self.client.ilm.get_lifecycle(), per_object=False)
         return dict(resp.body) if resp is not None else {}
 
     def list_component_templates(self) -> dict[str, dict[str, Any]]:
         """GET _component_template: name -> body as the server returns it."""
-        resp = self._call("GET _component_template", lambda: self.client.cluster.get_component_template())
+        resp = self._call("GET _component_template", lambda: self.client.cluster.get_component_template(), per_object=False)
         items = resp.body.get("component_templates", []) if resp is not None else []
         return {i["name"]: i["component_template"] for i in items}
 
     def list_index_templates(self) -> dict[str, dict[str, Any]]:
         """GET _index_template: name -> body as the server returns it."""
-        resp = self._call("GET _index_template", lambda: self.client.indices.get_index_template())
+        resp = self._call("GET _index_template", lambda: self.client.indices.get_index_template(), per_object=False)
         items = resp.body.get("index_templates", []) if resp is not None else []
         return {i["name"]: i["index_template"] for i in items}
 
@@ -143,7 +147,7 @@ class ElasticsearchAdapter:
         """GET _data_stream/<patterns>: wildcard expressions, so nothing missing is an error."""
         expr = ",".join(patterns) or "*"
         resp = self._call(f"GET _data_stream/{expr}", lambda: self.client.indices.get_data_stream(name=expr),
-                          missing_ok=True)
+                          missing_ok=True, per_object=False)
         items = resp.body.get("data_streams", []) if resp is not None else []
         return {i["name"]: i for i in items}
 

@@ -94,7 +94,7 @@ def apply(
     output: OutputOpt = Output.table,
 ) -> None:
     """Apply the plan in dependency order, then simulate a new index of each data stream. Exit 1 when
-    a delete was refused or a check failed."""
+    a change was refused (by the plan or by Elasticsearch) or a check failed."""
     from sre.provision.elasticsearch import REFUSED, adapter_for, plan_live, record_plan
     from sre.provision.elasticsearch import apply as apply_plan
     from sre.provision.elasticsearch import verify as verify_templates
@@ -120,7 +120,7 @@ def apply(
         if rows:
             c.print(table("applied to elasticsearch", ["action", "kind", "name", "result"], rows))
         for ch in report.refused:  # whole lines, so index names are never cut by column wrapping
-            c.print(f"[red]refused[/]: delete {ch.kind} {ch.name}: {ch.reason.removeprefix(REFUSED)}")
+            c.print(f"[red]refused[/]: {ch.action.value} {ch.kind} {ch.name}: {ch.reason.removeprefix(REFUSED)}")
         if report.verified:
             c.print(table("new index check (_simulate_index)", ["status", "index", "result"],
                           [[status_style(r.status), r.target, r.message] for r in report.verified]))

@@ -10,7 +10,11 @@ template dates, action defaults such as `min_age: 0ms`, data stream defaults) an
 the way the server returns them (flat `index.*` keys with string values), so an unchanged tree
 plans as unchanged. `apply` runs the plan in dependency order (component templates, ILM policies,
 index templates, data streams; deletes in reverse), and `verify` asks the server what a new index
-of each data stream would get (`_simulate_index`).
+of each data stream would get (`_simulate_index`). A refusal by the server (a component update
+that breaks a composing index template, a template change that leaves a data stream without a
+data stream template, an unknown mapping parameter, ILM phases out of order, a missing
+privilege) is that object's outcome, reported with the server's reason; objects that need it
+are not attempted; the rest applies.
 
 Pruning deletes only objects carrying `_meta.managed_by: sre`, and never one still in use: a policy
 used by indices, data streams or a kept index template, a component template composed into a kept
@@ -20,6 +24,7 @@ index template, an index template backing a data stream. Those are listed as ref
 from __future__ import annotations
 
 import copy
+import fnmatch
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -488,13 +493,32 @@ class ApplyReport:
         }
 
 
+def _depends_on(change: Change, changes: list[Change]) -> set[tuple[str, str]]:
+    """The (kind, name) objects a put needs: its component templates and ILM policy, a data stream's template."""
+    if change.kind == INDEX and isinstance(change.desired, dict):
+        composed = list(change.desired.get("composed_of") or [])
+        settings: dict[str, Any] = {}
+        bodies = {c.name: c.desired for c in changes if c.kind == COMPONENT and isinstance(c.desired, dict)}
+        for section in [(bodies.get(n) or {}).get("template") or {} for n in composed] + [
+                change.desired.get("template") or {}]:
+            settings.update(flatten_settings(section.get("settings") or {}))
+        policy = settings.get("index.lifecycle.name")
+        return {(COMPONENT, n) for n in composed} | ({(ILM, str(policy))} if policy else set())
+    if change.kind == STREAM:
+        return {(INDEX, c.name) for c in changes if c.kind == INDEX and isinstance(c.desired, dict)
+                and any(fnmatch.fnmatchcase(change.name, pat) for pat in _patterns(c.desired))}
+    return set()
+
+
 def apply(p: Plan, adapter: ElasticsearchAdapter) -> ApplyReport:
-    """Execute a plan in its order; stop at the first refusal by the server (the error names it)."""
+    """Execute a plan in its order. A refusal by the server is that object's outcome (with the
+    server's reason); what depends on a refused object is not attempted; the rest applies."""
     from sre.adapters.elasticsearch import ElasticsearchRequestError
 
     start = adapter.requests
     report = ApplyReport()
     todo = [c for c in p.changes if c.action is not Action.unchanged]
+    failed: set[tuple[str, str]] = set()
     puts = {COMPONENT: adapter.put_component_template, ILM: adapter.put_ilm_policy, INDEX: adapter.put_index_template}
     deletes = {COMPONENT: adapter.delete_component_template, ILM: adapter.delete_ilm_policy,
                INDEX: adapter.delete_index_template}
@@ -504,6 +528,12 @@ def apply(p: Plan, adapter: ElasticsearchAdapter) -> ApplyReport:
             log.warning("not deleting %s %s: %s", change.kind, change.name, change.reason.removeprefix(REFUSED),
                         extra=log_fields(kind=change.kind, name=change.name, action="delete", outcome="refused"))
             continue
+        blockers = sorted(_depends_on(change, p.changes) & failed) if change.action is not Action.delete else []
+        if blockers:
+            failed.add((change.kind, change.name))
+            _refuse(report, change, "not attempted: it needs " + ", ".join(f"{k} {n}" for k, n in blockers)
+                    + ", which Elasticsearch refused")
+            continue
         try:
             if change.kind == STREAM:
                 adapter.create_data_stream(change.name)
@@ -512,15 +542,21 @@ def apply(p: Plan, adapter: ElasticsearchAdapter) -> ApplyReport:
             else:
                 puts[change.kind](change.name, change.desired)
         except ElasticsearchRequestError as exc:
-            done = len(report.applied)
-            raise ElasticsearchRequestError(
-                f"{change.action.value} {change.kind} {change.name} (after {done} of {len(todo)} changes)",
-                exc.status, exc.error_type, exc.reason) from None
+            failed.add((change.kind, change.name))
+            _refuse(report, change, f"Elasticsearch answered {exc.status} {exc.error_type}: {exc.reason}")
+            continue
         report.applied.append(change)
         log.info("%s %s %s", change.action.value, change.kind, change.name,
                  extra=log_fields(kind=change.kind, name=change.name, action=change.action.value, outcome="done"))
     report.requests = adapter.requests - start
     return report
+
+
+def _refuse(report: ApplyReport, change: Change, why: str) -> None:
+    report.refused.append(Change(change.kind, change.name, change.action, change.diff, change.desired, change.live,
+                                 reason=REFUSED + why))
+    log.warning("%s %s %s refused: %s", change.action.value, change.kind, change.name, why,
+                extra=log_fields(kind=change.kind, name=change.name, action=change.action.value, outcome="refused"))
 
 
 def simulated_index_name(pattern: str) -> str:
@@ -531,17 +567,26 @@ def simulated_index_name(pattern: str) -> str:
 
 def verify(desired: Desired, adapter: ElasticsearchAdapter) -> list[CheckResult]:
     """Simulate a new index for each index template: it must win, and carry its policy and mappings."""
+    from sre.adapters.elasticsearch import ElasticsearchRequestError
     from sre.checks.result import CheckResult
 
     results: list[CheckResult] = []
     for name, body in sorted(desired.objects[INDEX].items()):
         index = simulated_index_name(_patterns(body)[0])
-        sim = adapter.simulate_index(index)
+        try:
+            sim = adapter.simulate_index(index)
+        except ElasticsearchRequestError as exc:
+            results.append(CheckResult(check="elk.simulate_index", target=index, status="fail",
+                                       observed={"template": name}, message=str(exc)))
+            continue
         problems: list[str] = []
         overlapping = [o.get("name") for o in sim.get("overlapping") or []]
-        if "template" not in sim:
-            problems.append("no index template matches")
-        elif name in overlapping:
+        if "template" not in sim:  # Elasticsearch answers {} when nothing matches
+            results.append(CheckResult(check="elk.simulate_index", target=index, status="fail",
+                                       observed={"template": name, "policy": None, "fields": 0, "overlapping": []},
+                                       message="no index template matches"))
+            continue
+        if name in overlapping:
             problems.append("a higher-priority index template wins")
         tmpl = sim.get("template") or {}
         settings = flatten_settings(tmpl.get("settings") or {})

@@ -12,8 +12,20 @@ which answers as Elasticsearch documents it:
 - 400 validation errors with `error.type` / `error.reason` (unknown phase, unknown action, action in
   the wrong phase, unknown setting, unknown field type, missing component templates, overlapping
   templates of the same priority, deleting a policy or template still in use);
-- 401 `security_exception` without valid credentials (API key or basic auth);
+- 401 `security_exception` without valid credentials (API key or basic auth), and 403
+  `security_exception` when a key's role descriptors lack the privilege an action needs;
 - every request recorded (method, path, query, body) for tests to assert on.
+
+Versions modelled: Elasticsearch 8.x (the root answers 8.15.3); the rules below hold from 8.0 to
+9.x. Each rule cites the upstream file it follows (`elastic/elasticsearch` paths, shortened):
+refusals of component template updates that break a composing index template, of index template
+changes that orphan a data stream, of unknown mapping parameters, of ILM phases whose `min_age`
+goes backwards; `_simulate_index` without a match answers `{}`; a data stream's `template`,
+`ilm_policy` and ILM's `in_use_by` are computed on every read.
+
+Not modelled: documents and search, rollover, the ILM runner (phases never advance), legacy
+(v1) templates, index mode `logsdb`/`time_series` rules, aliases, analysis chains, role
+descriptors beyond cluster privileges and index privileges by name pattern.
 
 Built-in objects of a fresh 8.x cluster (`logs` index template at priority 100 for `logs-*-*`, its
 component templates and ILM policy) are present, so priorities and pruning meet real neighbours.
@@ -72,6 +84,58 @@ KNOWN_SETTINGS = {
 }
 KNOWN_SETTING_PREFIXES = ("index.routing.allocation.", "index.analysis.", "index.similarity.")
 ILM_DEFAULTS = {"delete": {"delete_searchable_snapshot": True}, "shrink": {"allow_write_after_shrink": False}}
+
+# Mapping parameters each field type accepts (server/src/main/java/org/elasticsearch/index/mapper/
+# *FieldMapper.java, their Builder parameters); anything else is "unknown parameter".
+_LEAF_COMMON = {"type", "meta", "fields", "copy_to", "store", "index", "doc_values", "script", "on_script_error"}
+_NUMERIC = _LEAF_COMMON | {"coerce", "ignore_malformed", "null_value", "time_series_dimension", "time_series_metric"}
+MAPPING_PARAMS: dict[str, set[str]] = {
+    "keyword": _LEAF_COMMON | {"ignore_above", "normalizer", "null_value", "eager_global_ordinals", "index_options",
+                               "norms", "similarity", "split_queries_on_whitespace", "time_series_dimension"},
+    "constant_keyword": {"type", "meta", "value"},
+    "wildcard": {"type", "meta", "fields", "copy_to", "ignore_above", "null_value"},
+    "text": _LEAF_COMMON | {"analyzer", "search_analyzer", "search_quote_analyzer", "fielddata",
+                            "fielddata_frequency_filter", "index_options", "index_prefixes", "index_phrases", "norms",
+                            "position_increment_gap", "similarity", "term_vector", "eager_global_ordinals"},
+    "match_only_text": {"type", "meta", "fields", "copy_to"},
+    **{t: _NUMERIC for t in ("long", "integer", "short", "byte", "double", "float", "half_float", "unsigned_long")},
+    "scaled_float": _NUMERIC | {"scaling_factor"},
+    "date": _LEAF_COMMON | {"format", "locale", "ignore_malformed", "null_value"},
+    "date_nanos": _LEAF_COMMON | {"format", "locale", "ignore_malformed", "null_value"},
+    "boolean": _LEAF_COMMON | {"null_value"},
+    "ip": _LEAF_COMMON | {"ignore_malformed", "null_value", "time_series_dimension"},
+    "object": {"type", "properties", "dynamic", "enabled", "subobjects"},
+    "nested": {"type", "properties", "dynamic", "enabled", "include_in_parent", "include_in_root"},
+    "flattened": {"type", "meta", "depth_limit", "doc_values", "eager_global_ordinals", "ignore_above", "index",
+                  "index_options", "null_value", "similarity", "split_queries_on_whitespace",
+                  "time_series_dimensions"},
+    "geo_point": _LEAF_COMMON | {"ignore_malformed", "ignore_z_value", "null_value"},
+    "alias": {"type", "path"},
+    "binary": {"type", "meta", "doc_values", "store"},
+    "version": {"type", "meta", "fields", "copy_to", "store", "index", "doc_values"},
+    "histogram": {"type", "meta", "ignore_malformed"},
+}
+DATA_STREAM_TIMESTAMP_TYPES = ("date", "date_nanos")
+
+# The privileges that grant each action (x-pack/plugin/core/.../security/authz/privilege/
+# ClusterPrivilegeResolver.java and IndexPrivilege.java); `all` grants everything.
+CLUSTER_ACTIONS: dict[tuple[str, str], tuple[str, tuple[str, ...]]] = {
+    ("GET", "_ilm"): ("cluster:admin/ilm/get", ("read_ilm", "manage_ilm", "manage")),
+    ("PUT", "_ilm"): ("cluster:admin/ilm/put", ("manage_ilm", "manage")),
+    ("DELETE", "_ilm"): ("cluster:admin/ilm/delete", ("manage_ilm", "manage")),
+    ("GET", "_component_template"): ("cluster:admin/component_template/get", ("manage_index_templates", "manage")),
+    ("PUT", "_component_template"): ("cluster:admin/component_template/put", ("manage_index_templates", "manage")),
+    ("DELETE", "_component_template"): ("cluster:admin/component_template/delete",
+                                        ("manage_index_templates", "manage")),
+    ("GET", "_index_template"): ("indices:admin/index_template/get", ("manage_index_templates", "manage")),
+    ("PUT", "_index_template"): ("indices:admin/index_template/put", ("manage_index_templates", "manage")),
+    ("POST", "_index_template"): ("indices:admin/index_template/simulate_index", ("manage_index_templates", "manage")),
+    ("DELETE", "_index_template"): ("indices:admin/index_template/delete", ("manage_index_templates", "manage")),
+}
+INDEX_ACTIONS: dict[tuple[str, str], tuple[str, tuple[str, ...]]] = {
+    ("GET", "_data_stream"): ("indices:admin/data_stream/get", ("view_index_metadata", "manage")),
+    ("PUT", "_data_stream"): ("indices:admin/data_stream/create", ("create_index", "manage")),
+}
 
 _TIME_UNITS = ("nanos", "micros", "ms", "s", "m", "h", "d")
 
@@ -210,9 +274,9 @@ class _Template:
 
 @dataclass
 class _DataStream:
+    # No template or policy stored: GET _data_stream computes them from the current templates
+    # (x-pack/plugin/core/.../action/GetDataStreamAction.java via MetadataIndexTemplateService.findV2Template).
     name: str
-    template: str
-    policy: str | None
     indices: list[dict[str, Any]]
     generation: int = 1
 
@@ -265,10 +329,11 @@ class State:
     def in_use_by(self, policy: str, template_policies: dict[str, str | None] | None = None) -> dict[str, list[str]]:
         indices = sorted(n for n, s in self.indices.items() if s.get("index.lifecycle.name") == policy)
         streams: list[str] = []
+        # x-pack/plugin/ilm/.../TransportGetLifecycleAction.java: in_use_by is computed on each read.
         for ds in self.data_streams.values():
-            if ds.policy == policy:
+            if self.ds_policy(ds.name) == policy:
                 streams.append(ds.name)
-                indices.extend(i["index_name"] for i in ds.indices)
+            indices.extend(i["index_name"] for i in ds.indices if i.get("ilm_policy") == policy)
         tp = self.template_policies() if template_policies is None else template_policies
         templates = sorted(n for n, p in tp.items() if p == policy)
         return {"indices": sorted(indices), "data_streams": sorted(streams), "composable_templates": templates}
@@ -333,7 +398,20 @@ class State:
         with self.lock:
             old = self.component_templates.get(name)
             now = _now_millis()
-            self.component_templates[name] = _Template(stored, old.created if old else now, now)
+            candidate = _Template(stored, old.created if old else now, now)
+            # server/.../cluster/metadata/MetadataIndexTemplateService.java addComponentTemplate: every
+            # index template composed of it is validated again with the new version.
+            components = {**self.component_templates, name: candidate}
+            for tname, tmpl in sorted(self.index_templates.items()):
+                if name not in tmpl.body.get("composed_of", []):
+                    continue
+                try:
+                    self.validate_composed(tname, tmpl.body, components)
+                except EsError as exc:
+                    raise EsError(400, "illegal_argument_exception",
+                                  f"updating component template [{name}] results in invalid composable template "
+                                  f"[{tname}] after templates are merged", caused_by=exc.body()["error"]) from None
+            self.component_templates[name] = candidate
 
     def delete_component_template(self, name: str) -> None:
         with self.lock:
@@ -384,15 +462,67 @@ class State:
                     f"index template [{name}] has index patterns {patterns} matching patterns from existing "
                     f"templates [{names}] with patterns ({pats}) that have the same priority [{priority}], multiple "
                     "index templates may not match during index creation, please use a different priority")
+            self.validate_composed(name, stored, self.component_templates, wrap=True)
             old = self.index_templates.get(name)
             now = _now_millis()
+            before = {ds: self.ds_template(ds) for ds in self.data_streams}
             self.index_templates[name] = _Template(stored, old.created if old else now, now)
+            # MetadataIndexTemplateService.validateDataStreamsStillReferenced: a data stream that
+            # matched a data stream template must still match one.
+            orphaned = sorted(ds for ds, t in before.items() if t is not None and not self._is_ds_template(
+                self.ds_template(ds)))
+            if orphaned:
+                if old is None:
+                    del self.index_templates[name]
+                else:
+                    self.index_templates[name] = old
+                no_ds = "" if "data_stream" in stored else "and no data stream configuration "
+                raise bad_request(
+                    f"composable template [{name}] with index patterns [{', '.join(patterns)}], priority "
+                    f"[{body.get('priority', 'null')}] {no_ds}would cause data streams [{', '.join(orphaned)}] to no "
+                    "longer match a data stream template")
+
+    def validate_composed(self, name: str, body: dict[str, Any], components: dict[str, _Template], *,
+                          wrap: bool = False) -> None:
+        """The template merged with its component templates must be a valid index template."""
+        mappings: dict[str, Any] = {}
+        for comp in body.get("composed_of", []):
+            if comp in components:
+                mappings = deep_merge(mappings, components[comp].body.get("template", {}).get("mappings", {}))
+        mappings = deep_merge(mappings, body.get("template", {}).get("mappings", {}))
+        try:
+            _validate_properties(mappings.get("properties", {}), "")
+            # x-pack/plugin/core/.../DataStreamTimestampFieldMapper.java: @timestamp must be a date.
+            stamp = (mappings.get("properties") or {}).get("@timestamp")
+            if "data_stream" in body and stamp is not None and stamp.get("type") not in DATA_STREAM_TIMESTAMP_TYPES:
+                raise EsError(400, "illegal_argument_exception",
+                              f"data stream timestamp field [@timestamp] is of type [{stamp.get('type')}], but "
+                              f"[{','.join(DATA_STREAM_TIMESTAMP_TYPES)}] is expected")
+        except EsError as exc:
+            if not wrap:
+                raise
+            raise EsError(400, "illegal_argument_exception",
+                          f"composable template [{name}] template after composition with component templates "
+                          f"[{', '.join(body.get('composed_of', []))}] is invalid",
+                          caused_by=exc.body()["error"]) from None
+
+    def ds_template(self, stream: str) -> str | None:
+        """The index template a data stream matches now: the highest priority one."""
+        names = self.matching_templates(stream)
+        return names[0] if names else None
+
+    def _is_ds_template(self, name: str | None) -> bool:
+        return name is not None and "data_stream" in self.index_templates[name].body
+
+    def ds_policy(self, stream: str) -> str | None:
+        template = self.ds_template(stream)
+        return self.resolve_settings(template).get("index.lifecycle.name") if template else None
 
     def delete_index_template(self, name: str) -> None:
         with self.lock:
             if name not in self.index_templates:
                 raise EsError(404, "resource_not_found_exception", f"index_template [{name}] missing")
-            users = sorted(ds.name for ds in self.data_streams.values() if ds.template == name)
+            users = sorted(ds for ds in self.data_streams if self.ds_template(ds) == name)
             if users:
                 raise bad_request(f"unable to remove composable templates [{name}] as they are in use by a data "
                                   f"streams [{', '.join(users)}]")
@@ -435,7 +565,8 @@ class State:
         with self.lock:
             names = self.matching_templates(index)
             if not names:
-                return {"overlapping": []}
+                # TransportSimulateIndexTemplateAction: no matching template -> an empty response body.
+                return {}
             winner = names[0]
             settings, mappings = self.resolve_template(winner)
             if "data_stream" in self.index_templates[winner].body:
@@ -459,18 +590,20 @@ class State:
                 raise bad_request(f"no matching index template found for data stream [{name}]")
             policy = self.resolve_settings(names[0]).get("index.lifecycle.name")
             backing = f".ds-{name}-{datetime.now(UTC):%Y.%m.%d}-000001"
-            self.data_streams[name] = _DataStream(name, names[0], policy, [{
+            self.data_streams[name] = _DataStream(name, [{
                 "index_name": backing, "index_uuid": uuid.uuid4().hex[:22], "prefer_ilm": True,
                 "ilm_policy": policy, "managed_by": "Index Lifecycle Management" if policy else "Unmanaged"}])
 
     def data_stream_view(self, ds: _DataStream) -> dict[str, Any]:
+        policy = self.ds_policy(ds.name)
         view = {"name": ds.name, "timestamp_field": {"name": "@timestamp"}, "indices": copy.deepcopy(ds.indices),
-                "generation": ds.generation, "status": "GREEN", "template": ds.template, "hidden": False,
-                "system": False, "allow_custom_routing": False, "replicated": False, "rollover_on_write": False,
-                "next_generation_managed_by": "Index Lifecycle Management" if ds.policy else "Unmanaged",
+                "generation": ds.generation, "status": "GREEN", "template": self.ds_template(ds.name),
+                "hidden": False, "system": False, "allow_custom_routing": False, "replicated": False,
+                "rollover_on_write": False,
+                "next_generation_managed_by": "Index Lifecycle Management" if policy else "Unmanaged",
                 "prefer_ilm": True}
-        if ds.policy:
-            view["ilm_policy"] = ds.policy
+        if policy:
+            view["ilm_policy"] = policy
         return view
 
 
@@ -512,6 +645,19 @@ def validate_policy(policy: dict[str, Any]) -> None:
         for action in phase["actions"]:
             if action not in ACTIONS_BY_PHASE[pname]:
                 raise bad_request(f"invalid action [{action}] defined in phase [{pname}]")
+    # x-pack/plugin/core/.../ilm/TimeseriesLifecycleType.java validateMonotonicallyIncreasingPhaseTimings:
+    # a phase may not start before an earlier one; phases without min_age are not compared.
+    timed = [(n, phases[n]["min_age"]) for n in PHASES if n in phases and "min_age" in phases[n]]
+    errors = []
+    for i, (earlier, age) in enumerate(timed):
+        later = [(n, a) for n, a in timed[i + 1:] if _millis(a) < _millis(age)]
+        if later:
+            names = ", ".join(f"{n} phase (min_age: {a})" for n, a in later)
+            errors.append(f"Your policy is configured to run the {names} before the {earlier} phase (min_age: {age}). "
+                          "You should change the phase timing so that the phases will execute in the order of hot, "
+                          "warm, then cold.")
+    if errors:
+        raise bad_request(", ".join(errors))
     hot = phases.get("hot", {}).get("actions", {})
     if "rollover" not in hot:
         need = [a for a in HOT_ACTIONS_NEEDING_ROLLOVER if a in hot]
@@ -530,6 +676,17 @@ def validate_policy(policy: dict[str, Any]) -> None:
                               "Validation Failed: 1: at least one max_* rollover condition must be set when using "
                               "min_* conditions;" if rollover else
                               "Validation Failed: 1: no rollover conditions specified;")
+
+
+def _millis(value: Any) -> float:
+    text = str(value)
+    if text in ("0", "-1"):
+        return float(text)
+    factor = {"nanos": 1e-6, "micros": 1e-3, "ms": 1, "s": 1e3, "m": 6e4, "h": 3.6e6, "d": 8.64e7}
+    for unit in sorted(factor, key=len, reverse=True):
+        if text.endswith(unit):
+            return float(text[:-len(unit)]) * factor[unit]
+    return 0.0
 
 
 def _is_time(value: Any) -> bool:
@@ -574,8 +731,16 @@ def _validate_properties(props: dict[str, Any], prefix: str) -> None:
                           f"Failed to parse mapping: No handler for type [{ftype}] declared on field [{full}]",
                           caused_by={"type": "mapper_parsing_exception",
                                      "reason": f"No handler for type [{ftype}] declared on field [{full}]"})
+        # server/.../index/mapper/FieldMapper.java Builder.parse: "unknown parameter [x] on mapper [f] of type [t]"
+        unknown = [k for k in spec if k not in MAPPING_PARAMS.get(ftype, {"type"})]
+        if unknown:
+            reason = f"unknown parameter [{unknown[0]}] on mapper [{name}] of type [{ftype}]"
+            raise EsError(400, "mapper_parsing_exception", f"Failed to parse mapping: {reason}",
+                          caused_by={"type": "mapper_parsing_exception", "reason": reason})
         if "properties" in spec:
             _validate_properties(spec["properties"], full + ".")
+        if "fields" in spec:
+            _validate_properties(spec["fields"], full + ".")
 
 
 # ---------------------------------------------------------------- HTTP
@@ -589,7 +754,10 @@ class FakeElasticsearch:
     """
 
     def __init__(self, *, api_keys: list[str] | None = None, users: dict[str, str] | None = None,
-                 tls_dir: Path | None = None) -> None:
+                 tls_dir: Path | None = None, roles: dict[str, dict[str, Any]] | None = None) -> None:
+        # roles: credential (an encoded API key, or a user name) -> its role descriptor
+        # ({"cluster": [...], "indices": [{"names": [...], "privileges": [...]}]}); absent: superuser.
+        self.roles = dict(roles or {})
         self.state = State()
         self.requests: list[Recorded] = []
         self.api_keys = set(api_keys or [])
@@ -663,9 +831,50 @@ class FakeElasticsearch:
             return self.users.get(user) == pw, f"user [{user}]"
         return False, "unknown"
 
+    def role_of(self, header: str | None) -> dict[str, Any] | None:
+        scheme, _, cred = (header or "").partition(" ")
+        if scheme.lower() == "apikey":
+            return self.roles.get(cred.strip())
+        if scheme.lower() == "basic":
+            try:
+                return self.roles.get(base64.b64decode(cred).decode().partition(":")[0])
+            except ValueError:
+                return None
+        return None
+
+    def authorise(self, method: str, path: str, role: dict[str, Any] | None, who: str) -> None:
+        """403 security_exception when the role lacks the privilege of this action (none: a superuser)."""
+        if role is None:
+            return
+        parts = [unquote(x) for x in path.strip("/").split("/") if x]
+        if not parts:
+            return
+        cluster = set(role.get("cluster", []))
+        if (method, parts[0]) in CLUSTER_ACTIONS:
+            action, granted = CLUSTER_ACTIONS[(method, parts[0])]
+            if not cluster & {*granted, "all"}:
+                raise EsError(403, "security_exception",
+                              f"action [{action}] is unauthorized for {who}, this action is granted by the cluster "
+                              f"privileges [{','.join((*granted, 'all'))}]")
+        elif (method, parts[0]) in INDEX_ACTIONS and len(parts) > 1:
+            action, granted = INDEX_ACTIONS[(method, parts[0])]
+            for name in parts[1].split(","):
+                # A wildcard resolves to the data streams the role may see; a name must be granted.
+                if "*" not in name and not self.index_granted(role, name, granted):
+                    raise EsError(403, "security_exception",
+                                  f"action [{action}] is unauthorized for {who} on indices [{name}], this action is "
+                                  f"granted by the index privileges [{','.join((*granted, 'all'))}]")
+
+    @staticmethod
+    def index_granted(role: dict[str, Any] | None, name: str, granted: tuple[str, ...]) -> bool:
+        if role is None:
+            return True
+        return any(any(fnmatch.fnmatchcase(name, pat) for pat in entry.get("names", []))
+                   and set(entry.get("privileges", [])) & {*granted, "all"} for entry in role.get("indices", []))
+
     # routing
 
-    def dispatch(self, method: str, path: str, body: Any) -> tuple[int, Any]:
+    def dispatch(self, method: str, path: str, body: Any, role: dict[str, Any] | None = None) -> tuple[int, Any]:
         parts = [unquote(p) for p in path.strip("/").split("/") if p]
         st = self.state
         if not parts:
@@ -686,7 +895,7 @@ class FakeElasticsearch:
                     return 200, st.simulate_index(rest[1])
                 return self._templates(method, rest, body, st.index_templates, "index_templates", "index_template")
             if head == "_data_stream":
-                return self._data_streams(method, rest)
+                return self._data_streams(method, rest, role)
         raise EsError(400, "illegal_argument_exception", f"request [{path}] contains unrecognized endpoint")
 
     def _ilm(self, method: str, rest: list[str], body: Any) -> tuple[int, Any]:
@@ -727,15 +936,17 @@ class FakeElasticsearch:
             return 200, {"acknowledged": True}
         raise EsError(405, "method_not_allowed", f"Incorrect HTTP method [{method}]")
 
-    def _data_streams(self, method: str, rest: list[str]) -> tuple[int, Any]:
+    def _data_streams(self, method: str, rest: list[str], role: dict[str, Any] | None = None) -> tuple[int, Any]:
         st = self.state
         if method == "GET":
+            visible = INDEX_ACTIONS[("GET", "_data_stream")][1]
             if not rest or rest[0] in ("*", "_all"):
-                names = sorted(st.data_streams)
+                names = sorted(n for n in st.data_streams if self.index_granted(role, n, visible))
             else:
                 names = []
                 for expr in rest[0].split(","):
-                    hit = sorted(n for n in st.data_streams if fnmatch.fnmatchcase(n, expr))
+                    hit = sorted(n for n in st.data_streams if fnmatch.fnmatchcase(n, expr)
+                                 and self.index_granted(role, n, visible))
                     if not hit and "*" not in expr:
                         raise EsError(404, "index_not_found_exception", f"no such index [{expr}]")
                     names.extend(h for h in hit if h not in names)
@@ -797,7 +1008,10 @@ def _handler(fake: FakeElasticsearch) -> type[BaseHTTPRequestHandler]:
                     except ValueError:
                         raise EsError(400, "x_content_parse_exception",
                                       "[1:1] Unexpected character: was expecting a JSON value") from None
-                status, payload = fake.dispatch(self.command, split.path, rec.body)
+                role = fake.role_of(self.headers.get("Authorization"))
+                label = "API key id [fake-key-id] of user [sre]" if who == "apikey" else who
+                fake.authorise(self.command, split.path, role, label)
+                status, payload = fake.dispatch(self.command, split.path, rec.body, role)
                 extra: dict[str, str] = {}
             except EsError as exc:
                 status, payload, extra = exc.status, exc.body(), exc.headers
