@@ -49,4 +49,31 @@ def build(ctx: Context) -> dict:
                  threshold=1)
     b.timeseries("Drill outcomes", Q(f'sum by (outcome) (increase(sre_drill_runs_total{{job="sre"}}[{RATE}]))',
                                      "{{outcome}}"), stack=True, w=24, runbook="FailoverDrillFailed")
+    b.row("DR readiness")
+    r = 'job="sre"'
+    b.stat("Pairs not ready", f"count(sre_dr_ready{{{r}}} == 0) or vector(0)", w=6, threshold=1,
+           alert="DrNotReady", graph=False,
+           description="Region pairs whose loss could not be recovered as promised: `sre dr status` names why.")
+    b.stat("Worst RPO estimate", f"max(sre_dr_estimated_rpo_seconds{{{r}}})", unit="s", w=6, threshold=ctx.rpo,
+           runbook="DrEstimateBeyondObjective",
+           description="Data a loss of the source region would lose now, against the tightest RPO.")
+    b.stat("Worst RTO estimate", f"max(sre_dr_estimated_rto_seconds{{{r}}})", unit="s", w=6, threshold=ctx.rto,
+           runbook="DrEstimateBeyondObjective", graph=False,
+           description="Last drills' write gap + DNS TTL and propagation + scaling + detection, against the RTO.")
+    b.stat("Reasons", f"sum(sre_dr_reasons{{{r}}}) or vector(0)", w=6, threshold=1, graph=False)
+    b.timeseries("Verdict by pair (1 ready, 0.5 degraded, 0 not ready)",
+                 Q(f"min by (from, to) (sre_dr_ready{{{r}}})", "{{from}} -> {{to}}"), minimum=0, maximum=1,
+                 alert="DrNotReady")
+    b.timeseries("RPO estimate vs objective",
+                 Q(f"max by (from, to, cluster) (sre_dr_estimated_rpo_seconds{{{r}}})",
+                   "{{cluster}} {{from}} -> {{to}}"),
+                 Q(f"max by (cluster) (sre_dr_rpo_objective_seconds{{{r}}})", "objective {{cluster}}"), unit="s",
+                 runbook="DrEstimateBeyondObjective")
+    b.timeseries("RTO estimate vs objective",
+                 Q(f"max by (from, to) (sre_dr_estimated_rto_seconds{{{r}}})", "{{from}} -> {{to}}"),
+                 Q(f"max by (from, to) (sre_dr_rto_objective_seconds{{{r}}})", "objective {{from}} -> {{to}}"),
+                 unit="s", runbook="DrEstimateBeyondObjective")
+    b.timeseries("Drill history: measured RTO",
+                 Q(f"max by (cluster) (sre_drill_last_rto_seconds{{{d}}})", "{{cluster}}"), unit="s",
+                 threshold=ctx.rto, description="Each drill's preflight estimate sits beside it in its report.")
     return b.build()

@@ -612,6 +612,32 @@ class DrillsConfig(_Model):
     http_timeout: Seconds = Field(10.0, description="Timeout of each health endpoint request.")
     nodes: dict[str, DrillNode] = Field(default_factory=dict, description="PostgreSQL node name -> server control.")
     reports_dir: Path | None = Field(None, description="Where reports are written (default: <state.dir>/reports).")
+    max_age: Seconds = Field(
+        30 * 86400.0, description="DR readiness: without a passed drill of a region pair this recent, it is not ready.",
+    )
+    rto_history: int = Field(5, ge=1, description="DR readiness: the RTO estimate takes the median of this many "
+                             "last passed drills of the pair.")
+
+
+class DrConfig(_Model):
+    """DR readiness (docs/dr.md): the terms of the RTO estimate a drill does not measure."""
+
+    startup: dict[str, Seconds] = Field(
+        default_factory=dict, description="namespace/name -> time a new pod of that deployment takes to serve.",
+    )
+    default_startup: Seconds = Field(60.0, description="Start-up time of a deployment not named in dr.startup.")
+    min_replicas: int = Field(
+        1, ge=0, description="A target-region deployment running fewer replicas than this makes the pair degraded.",
+    )
+    detection_alerts: list[str] = Field(
+        default_factory=lambda: ["PostgresPrimaryDown"],
+        description="Alerts that detect an unplanned loss of the source region: their longest `for:` plus the "
+        "evaluation interval is the detection term.",
+    )
+    evaluation_interval: Seconds = Field(60.0, description="Prometheus rule evaluation interval.")
+    dns_propagation: Seconds | None = Field(
+        None, description="Provider propagation time to assume before a drill has measured one.",
+    )
 
 
 class SreConfig(_Model):
@@ -635,6 +661,7 @@ class SreConfig(_Model):
     remediation: RemediationConfig = Field(default_factory=RemediationConfig)
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
     drills: DrillsConfig = Field(default_factory=DrillsConfig)
+    dr: DrConfig = Field(default_factory=DrConfig)
     elk: ElkConfig = Field(default_factory=ElkConfig)
     dashboards: DashboardsConfig = Field(default_factory=DashboardsConfig)
 

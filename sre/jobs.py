@@ -50,6 +50,8 @@ JOBS: dict[str, JobSpec] = {
                                     description="Plan (and apply if configured) Grafana dashboards."),
     "state.prune": JobSpec("sre.store.retention:run_job", every=21600, enabled_by_default=True,
                            description="Delete finished job runs and their check results older than state.retention."),
+    "dr.readiness": JobSpec("sre.dr.readiness:run_job", every=60, enabled_by_default=True,
+                            description="DR readiness of every region pair: verdict, RPO and RTO estimates."),
     "elk.reconcile": JobSpec("sre.provision.elasticsearch:run_job", every=900,
                              description="Plan (and apply if configured) Elasticsearch policies and templates."),
 }

@@ -37,6 +37,8 @@ class DnsRecord:
     type: str  # A | AAAA | CNAME | SRV | TXT
     values: list[str] = field(default_factory=list)
     ttl: int = 30
+    # Cloudflare only: a proxied record answers with the edge's addresses, and clients keep no TTL of its own.
+    proxied: bool | None = None
 
     @property
     def value(self) -> str:

@@ -34,6 +34,7 @@ NOUNS: dict[str, tuple[str, str]] = {
     "replicas": ("sre.cli.replicas", "Replica-lag checks for PostgreSQL and Redis."),
     "backup": ("sre.cli.backup", "Take, list and verify backups (down to a real restore)."),
     "drill": ("sre.cli.drill", "Cross-region failover drills that measure RTO and RPO."),
+    "dr": ("sre.cli.dr", "DR readiness: verdict, RPO and RTO estimates per region pair."),
     "remediation": ("sre.cli.remediation", "Automated remediation: audit log and circuit breaker."),
     "deploy": ("sre.cli.deploy", "The Helm chart's generated files: PrometheusRules and dashboard ConfigMaps."),
     "alertmanager": ("sre.cli.alertmanager", "Alertmanager configuration that points at this service."),

@@ -205,6 +205,7 @@ class FailoverDrill:
         self.drill_id = 0
         self.started = time.time()
         self.preflight_results: list[CheckResult] = []
+        self.estimate: dict[str, Any] | None = None  # readiness estimate taken in preflight (sre.dr)
         self.canary: Canary | None = None
         self.switches: list[Switch] = []
         self.outcomes: dict[str, Outcome] = {}

@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from sre.checks.result import CheckResult
+from sre.dr.drill_estimate import preflight_check
 from sre.errors import SreError
 
 if TYPE_CHECKING:
@@ -141,7 +142,7 @@ def health(d: FailoverDrill) -> list[CheckResult]:
 
 CHECKS: list[tuple[str, Callable[[FailoverDrill], list[CheckResult]]]] = [
     ("roles", roles), ("replication", replication), ("backups", backups), ("kubernetes", kubernetes),
-    ("dns", dns), ("control", control), ("health", health),
+    ("dns", dns), ("control", control), ("health", health), ("readiness", preflight_check),
 ]
 
 

@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 from prometheus_client import Counter, Gauge
 
+from sre.dr.drill_estimate import compare as compare_estimate
+from sre.dr.drill_estimate import markdown as estimate_markdown
 from sre.drills.steps import Event, iso
 from sre.telemetry import get_logger
 
@@ -168,6 +170,8 @@ def build(d: FailoverDrill, status: str, message: str) -> dict[str, Any]:
         "topology_after": _topology(d) if changed else {},
         "notes": d.notes,
         "canary": canary,
+        "estimate": d.estimate,
+        "estimate_vs_measured": compare_estimate(d.estimate, fo),
     }
 
 
@@ -200,6 +204,7 @@ def markdown(rep: dict[str, Any], png_name: str | None = None) -> str:
             lines.append(f"| {v['switch']} | {v['objective']} | {_fmt(v['measured'])} {v['unit']} | "
                          f"<= {_fmt(v['target'])} {v['unit']} | {'PASS' if v['pass'] else 'FAIL'} |")
         lines.append("")
+    lines += estimate_markdown(rep)
     for sw in rep["switches"]:
         lines += [f"## {sw['name'].capitalize()}: {sw['from']} -> {sw['to']} ({sw['mode']})", ""]
         last, first = sw.get("last_ack_before"), sw.get("first_ack_after")

@@ -56,6 +56,8 @@ def sandbox_config(stack: Stack, state_dir: Path, *, webhook_token: str | None =
         "endpoints": {},
         "remediation": {"dry_run": kubeconfig is None},
         "jobs": {},
+        # The sandbox Prometheus evaluates rules every second: the DR detection term follows it.
+        "dr": {"evaluation_interval": "1s"},
     }
     if kubeconfig is not None:
         cfg["kubernetes"] = {"kubeconfig": str(kubeconfig)}
