@@ -447,8 +447,13 @@ class BucketConfig(_Model):
 
 
 class DnsConfig(_Model):
-    provider: Literal["route53"] = "route53"
+    provider: Literal["route53", "cloudflare"] = "route53"
     zone: str = Field(description="Hosted zone name, e.g. example.internal.")
+    zone_id: str | None = Field(None, description="Cloudflare: the zone's id (default: looked up by zone name).")
+    api_token: Secret | None = Field(None, description="Cloudflare: API token with Zone.DNS edit on the zone.")
+    api_url: str | None = Field(None, description="Cloudflare: API base URL (default: the SDK's, api.cloudflare.com).")
+    max_retries: int = Field(4, ge=0, description="Cloudflare: retries of 429/5xx answers (Retry-After honoured).")
+    timeout: Seconds = Field(15.0, description="Cloudflare: timeout of each API request.")
     records: dict[str, str] = Field(default_factory=dict, description="Logical name -> record name.")
     ttl: int = 30
     node_targets: dict[str, str] = Field(

@@ -233,4 +233,8 @@ def provider(cfg: SreConfig) -> DnsProvider:
         raise UsageError("no dns section in the configuration", hint="add dns: {provider: route53, zone: ...}")
     if cfg.dns.provider == "route53":
         return Route53(route53_client(cfg.aws), cfg.dns.zone)
+    if cfg.dns.provider == "cloudflare":
+        from sre.adapters import dns_cloudflare  # the SDK loads only for a Cloudflare configuration
+
+        return dns_cloudflare.Cloudflare(dns_cloudflare.client(cfg.dns), cfg.dns.zone, cfg.dns.zone_id)
     raise UsageError(f"dns.provider {cfg.dns.provider!r} is not implemented")
