@@ -286,3 +286,25 @@ def test_the_roles_the_chart_renders_validate() -> None:
         role = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
                 "metadata": {"name": "sre", "namespace": "messaging"}, "rules": section}
         kubernetes_validate.validate(role, K8S_VERSION, strict=True)
+
+
+def test_the_chart_grants_what_the_service_needs_and_no_more() -> None:
+    v = values()
+    # The long-running service account writes no PrometheusRule; a separate identity may.
+    assert v["rbac"]["prometheusRules"] is False
+    apply = (CHART / "templates" / "alerts-apply.yaml").read_text()
+    assert "$rules.prometheusrules" in apply and '"alerts", "apply"' in apply
+    # Every secret volume is 0400 (256), and the API's roles have their tokens.
+    deployment = (CHART / "templates" / "deployment.yaml").read_text()
+    secret_volumes = re.findall(r"\n        - name: [^\n]+\n          secret:\n((?:            [^\n]+\n)+)", deployment)
+    assert len(secret_volumes) == 2 and all("defaultMode: 256" in vol for vol in secret_volumes)
+    assert set(v["config"]["api"]["tokens"]) == set(v["secrets"]["apiTokens"]) == {"read", "metrics"}
+    assert "authorization:" in (CHART / "templates" / "servicemonitor.yaml").read_text()
+    # Only the listed peers reach the port: the policy as the template writes it is a valid object.
+    assert v["networkPolicy"]["enabled"] is True
+    policy = {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": {"name": "sre"},
+              "spec": {"podSelector": {"matchLabels": {"app.kubernetes.io/name": "sre"}}, "policyTypes": ["Ingress"],
+                       "ingress": [{"from": v["networkPolicy"]["from"], "ports": [{"port": "http", "protocol": "TCP"}]}]}}
+    kubernetes_validate.validate(policy, K8S_VERSION, strict=True)
+    names = [p.get("podSelector", {}).get("matchLabels", {}).get("app.kubernetes.io/name") for p in v["networkPolicy"]["from"]]
+    assert names[:2] == ["alertmanager", "prometheus"]
