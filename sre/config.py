@@ -410,12 +410,55 @@ class BackupTake(_Model):
     part_size: Bytes = Field(16 * 2**20, description="Multipart upload part size (memory used: about 4 parts).")
 
 
+class PgBackRestSet(_Model):
+    """A pgBackRest stanza as a backup source (format: pgbackrest; docs/backups.md)."""
+
+    stanza: str = Field(description="The stanza (--stanza).")
+    config: Path | None = Field(None, description="pgBackRest configuration file (--config; default: pgBackRest's).")
+    options: dict[str, str] = Field(
+        default_factory=dict, description="More pgBackRest options, passed as --key=value (e.g. repo1-path, "
+        "repo1-type, repo1-s3-bucket); secrets belong in env, never here.",
+    )
+    env: dict[str, Secret] = Field(
+        default_factory=dict, description="Environment of the pgbackrest commands, e.g. "
+        "PGBACKREST_REPO1_S3_KEY_SECRET: {env: NAME}; nothing else of the service's environment is passed.",
+    )
+    os_user: str | None = Field("postgres", description="OS user the commands run as when the service is root.")
+    binary: str = Field("pgbackrest", description="The pgbackrest executable.")
+    verify: bool = Field(True, description="backups.verify also runs `pgbackrest verify` (checksums, archive).")
+    timeout: Seconds = Field(3600.0, description="Longest run of one pgbackrest command.")
+
+
+class PitrSettings(_Model):
+    """The point-in-time recovery test: the canary table, the default target (docs/backups.md)."""
+
+    enabled: bool = Field(True, description="backups.verify restores to a point in time (formats with a WAL archive).")
+    target: str = Field(
+        "latest-minus 5m", description="Default target: an ISO time, 'latest', or 'latest-minus <duration>'."
+    )
+    canary_table: str = Field(
+        "sre_pitr_canary", description="Table (seq, at) the backups.canary job writes on the primary every few "
+        "seconds; a PITR must hold every row up to the target and none after it.",
+    )
+    boundary: Seconds = Field(
+        1.0, description="Rows this close before the target may be missing (written before, committed after it).",
+    )
+    wal_segment_size: Bytes = Field(16 * 2**20, description="WAL segment size of the cluster (initdb --wal-segsize).")
+
+
 class BackupConfig(_Model):
-    cluster: str = Field(description="Name under postgres.clusters of the database backed up.")
-    bucket: str = Field(description="S3 bucket holding the backups (in aws.region).")
+    cluster: str = Field("", description="Name under postgres.clusters of the database backed up "
+                         "(PostgreSQL formats).")
+    bucket: str = Field("", description="S3 bucket holding the backups (in aws.region); not for pgbackrest.")
     prefix: str = Field("", description="Key prefix of this set's backups, e.g. postgres/main/.")
-    format: Literal["pg_dump", "basebackup"] = Field(
-        "pg_dump", description="pg_dump: custom-format dumps (pg_dump -Fc); basebackup: pg_basebackup, tar or plain."
+    format: Literal["pg_dump", "basebackup", "pgbackrest", "redis-rdb"] = Field(
+        "pg_dump", description="pg_dump: custom-format dumps (pg_dump -Fc); basebackup: pg_basebackup, tar or plain; "
+        "pgbackrest: a pgBackRest stanza (pgbackrest:); redis-rdb: Redis RDB snapshots (redis:).",
+    )
+    pgbackrest: PgBackRestSet | None = Field(None, description="The stanza and repository (format pgbackrest).")
+    pitr: PitrSettings = Field(default_factory=PitrSettings)
+    redis: str | None = Field(
+        None, description="Name under redis.pairs whose snapshots these are (format redis-rdb): taken from its primary."
     )
     replica_bucket: str | None = Field(
         None, description="The other region's bucket the backup bucket must replicate to (bucket posture)."
@@ -681,8 +724,15 @@ class SreConfig(_Model):
                         f"not one of regions {sorted(known)}"
                     )
         for bname, backup in self.backups.items():
-            if backup.cluster not in self.postgres.clusters:
+            if backup.format == "redis-rdb":
+                if backup.redis is not None and backup.redis not in self.redis.pairs:
+                    raise ValueError(f"backups.{bname}.redis: no redis pair named {backup.redis!r}")
+            elif backup.cluster not in self.postgres.clusters:
                 raise ValueError(f"backups.{bname}.cluster: no postgres cluster named {backup.cluster!r}")
+            if backup.format == "pgbackrest" and backup.pgbackrest is None:
+                raise ValueError(f"backups.{bname}.pgbackrest: required with format pgbackrest (stanza, repository)")
+            if backup.format != "pgbackrest" and not backup.bucket:
+                raise ValueError(f"backups.{bname}.bucket: required with format {backup.format}")
         return self
 
     @model_validator(mode="after")

@@ -44,6 +44,8 @@ JOBS: dict[str, JobSpec] = {
                                  description="Backup freshness, completeness and bucket posture."),
     "backups.verify": JobSpec("sre.checks.backups:run_verify_job", cron="0 4 * * *", enabled_by_default=True,
                               description="Full backup verification down to a real restore."),
+    "backups.canary": JobSpec("sre.checks.pitr_canary:run_job", every=5, enabled_by_default=True,
+                              description="A canary row on each WAL-archived cluster's primary (PITR proof)."),
     "drill.failover": JobSpec("sre.drills.failover:run_job", cron="0 3 1 * *", only_environments=["staging"],
                               description="Planned failover drill with failback (staging only)."),
     "dashboards.reconcile": JobSpec("sre.provision.grafana:run_job", every=300,

@@ -30,6 +30,8 @@ from prometheus_client import Gauge
 
 from sre.adapters import s3 as s3a
 from sre.adapters.s3 import S3Error
+from sre.checks import pgbackrest
+from sre.checks import pitr as pitr_check
 from sre.checks.backup_integrity import StreamDigest, integrity_result
 from sre.checks.backup_layout import MANIFEST, Backup, Listing, list_backups, newest_wal, recorded_checksum
 from sre.checks.backup_take import backup_config, take_backup
@@ -58,6 +60,7 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from sre.adapters.s3 import S3Client
+    from sre.checks.pitr import Target
     from sre.config import BackupConfig, SreConfig
     from sre.jobs import JobContext, JobOutcome
     from sre.sandbox import Stack
@@ -76,6 +79,15 @@ VERIFY_SUCCESS = Gauge("sre_backup_verify_success",
 RESTORE_DURATION = Gauge("sre_backup_restore_duration_seconds",
                          "Wall time of the last restore test (download, restore, sanity queries).", ["cluster"])
 BACKUP_SIZE = Gauge("sre_backup_size_bytes", "Size of the newest backup of each backup set.", ["cluster"])
+# The exporter convention: a timestamp, so the age is computed by the rule (time() - ...) and
+# keeps growing between runs, instead of an age frozen at the last hourly check.
+LAST_SUCCESS = Gauge("sre_backup_last_success_timestamp_seconds",
+                     "Unix time the newest good backup of each set completed.", ["set"])
+PITR_LAG = Gauge("sre_backup_pitr_recovered_lag_seconds",
+                 "Target time minus the point the last PITR test recovered to.", ["set"])
+WAL_GAP = Gauge("sre_backup_wal_gap",
+                "WAL segments missing between the newest backup's start and the archive's end (0: continuous).",
+                ["set"])
 
 Progress = Callable[[str, int, int | None], None]
 
@@ -170,9 +182,18 @@ def completeness(cfg: SreConfig, backup_name: str, *, s3: S3Client | None = None
 
 
 def verify(cfg: SreConfig, backup_name: str, restore: bool = True, progress: Progress | None = None, *,
-           cancelled: Callable[[], bool] = _never, s3: S3Client | None = None) -> list[CheckResult]:
-    """Freshness, completeness, integrity and (with `restore`) the restore test of the newest backup."""
+           cancelled: Callable[[], bool] = _never, s3: S3Client | None = None, pitr: bool = False,
+           target: Target | None = None) -> list[CheckResult]:
+    """Freshness, completeness, integrity and (with `restore`) the restore test of the newest backup.
+
+    Sets with a WAL archive (pgbackrest) are restored to a point in time (`target`, default
+    the set's pitr.target); `pitr` asks the same of every set and notes those that cannot.
+    """
     bcfg = backup_config(cfg, backup_name)
+    if bcfg.format == "pgbackrest":
+        out = pgbackrest.verify_set(cfg, backup_name, restore=restore, target=target, progress=progress)
+        export(out)
+        return out
     s3 = s3 or s3a.client(cfg.aws)
     listing = list_backups(s3, bcfg)
     results = [freshness(cfg, backup_name, s3=s3, listing=listing),
@@ -187,6 +208,9 @@ def verify(cfg: SreConfig, backup_name: str, restore: bool = True, progress: Pro
         results.extend(_verify_dump(cfg, bcfg, backup_name, s3, newest, restore, progress, cancelled))
     else:
         results.extend(_verify_base(cfg, bcfg, backup_name, s3, newest, restore, progress, cancelled))
+    if (pitr or target is not None) and restore:
+        results.append(CheckResult(pitr_check.CHECK, backup_name, "warn", {"format": bcfg.format},
+                                   f"format {bcfg.format} without a WAL archive: no point-in-time recovery to verify"))
     export(results, listing=listing, backup_name=backup_name)
     return results
 
@@ -402,6 +426,12 @@ def export(results: list[CheckResult], *, listing: Listing | None = None, backup
         VERIFY_SUCCESS.labels(label, r.check).set(0 if r.status == "fail" else 1)
         if r.check == "backup.freshness" and "age_seconds" in r.observed:
             BACKUP_AGE.labels(label).set(r.observed["age_seconds"])
+        if r.check == "backup.freshness" and r.observed.get("taken_at"):
+            LAST_SUCCESS.labels(label).set(datetime.fromisoformat(r.observed["taken_at"]).timestamp())
+        if r.check == "backup.wal_continuity":
+            WAL_GAP.labels(label).set(r.observed.get("missing_count", 0 if r.status != "fail" else 1))
+        if r.check == "backup.pitr" and "lag_seconds" in r.observed:
+            PITR_LAG.labels(label).set(r.observed["lag_seconds"])
         if r.check == "backup.restore" and "seconds" in r.observed:
             RESTORE_DURATION.labels(label).set(r.observed["seconds"])
     if listing is not None and backup_name is not None and listing.newest is not None:
@@ -427,6 +457,10 @@ def run_freshness_job(ctx: JobContext) -> JobOutcome:
     s3 = s3a.client(cfg.aws) if cfg.backups or cfg.buckets else None
 
     def cheap(name: str) -> list[CheckResult]:
+        if cfg.backups[name].format == "pgbackrest":
+            found = pgbackrest.check_set(cfg, name)[0]
+            export(found)
+            return found
         listing = list_backups(s3, cfg.backups[name])
         out = [freshness(cfg, name, s3=s3, listing=listing), completeness(cfg, name, s3=s3, listing=listing)]
         export(out, listing=listing, backup_name=name)

@@ -36,8 +36,8 @@ def targets(cfg: SreConfig, names: list[str] | None = None) -> list[BucketTarget
     """Every bucket the config names once (backup sets first, then buckets:), optionally only some sets."""
     out: dict[str, BucketTarget] = {}
     for name, b in cfg.backups.items():
-        if names is not None and name not in names:
-            continue
+        if (names is not None and name not in names) or not b.bucket:
+            continue  # a pgBackRest repository names its bucket in its own options
         t = out.setdefault(b.bucket, BucketTarget(name, b.bucket, b.replica_bucket, b.object_lock))
         t.object_lock = t.object_lock or b.object_lock
         t.replica_bucket = t.replica_bucket or b.replica_bucket

@@ -180,6 +180,11 @@ def verify(
     no_restore: Annotated[bool, typer.Option("--no-restore", help="Skip the restore test (integrity still reads "
                                              "every byte).")] = False,
     no_posture: Annotated[bool, typer.Option("--no-posture", help="Skip the bucket posture checks.")] = False,
+    pitr: Annotated[bool, typer.Option("--pitr", help="Restore to a point in time (sets with a WAL archive) and "
+                                       "prove it with the canary table.")] = False,
+    target: Annotated[str | None, typer.Option("--target", help="PITR target: an ISO time, 'latest' or "
+                                               "'latest-minus 5m' (default: the set's pitr.target); implies --pitr.",
+                                               show_default=False)] = None,
     record: Annotated[bool, typer.Option("--record/--no-record", help="Keep the results in the state store.")] = True,
     config: ConfigOpt = None,
     output: OutputOpt = Output.table,
@@ -189,13 +194,18 @@ def verify(
     Exit 1 when any check fails, with the reason per check."""
     from sre.checks.backups import posture
     from sre.checks.backups import verify as run_verify
+    from sre.checks.pitr import resolve_target
 
     cfg = load(config)
     names = _select(cfg, backup, cluster)
+    goal = resolve_target(target) if target is not None else None
+    if no_restore and (pitr or goal is not None):
+        raise UsageError("--pitr/--target restore to a point in time: they cannot go with --no-restore")
     results: list[CheckResult] = []
     with _progress(True) as update:
         for name in names:
-            results += run_verify(cfg, name, restore=not no_restore, progress=_phases(update, name))
+            results += run_verify(cfg, name, restore=not no_restore, progress=_phases(update, name),
+                                  pitr=pitr or goal is not None, target=goal)
     if not no_posture:
         # Every bucket (media too) when no set is named; else only the named sets' buckets.
         results += posture(cfg, names if backup or cluster else None)
