@@ -30,6 +30,7 @@ from sre.checks.humanize import human_seconds
 from sre.checks.pg_client import cluster_of, connect, pg_binary, source_dsn
 from sre.checks.restore import (
     EMPTY_DIRS,
+    RESTORE_ROLE,
     SCRATCH_SETTINGS,
     Background,
     RestoreError,
@@ -148,6 +149,20 @@ class RecoveryScratch(ScratchInstance):
 
         self.datadir.mkdir(mode=0o700, exist_ok=True)
         chown_for_postgres(self.datadir)
+
+
+def read_only_role(scratch: RecoveryScratch, database: str) -> str:
+    """A DSN of the restored database as RESTORE_ROLE, which may read everything and nothing more.
+
+    The sanity queries come from the config and run on restored data: not as a superuser."""
+    from psycopg import sql
+
+    with connect(scratch.dsn("postgres")) as conn:
+        role = sql.Identifier(RESTORE_ROLE)
+        conn.execute(sql.SQL("CREATE ROLE {} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION "
+                             "NOBYPASSRLS").format(role))
+        conn.execute(sql.SQL("GRANT pg_read_all_data TO {}").format(role))
+    return scratch.dsn(database, RESTORE_ROLE)
 
 
 def quote(value: str) -> str:
@@ -291,10 +306,11 @@ def run(cfg: SreConfig, name: str, source: PitrSource, target: Target, *, backup
                 progress("proof", 0, None)
             src = source_dsn(cfg, bcfg)
             since = backup_started - timedelta(minutes=1)
-            proof = prove(scratch.dsn(cluster.database), src, bcfg.pitr.canary_table, target, since,
+            reader = read_only_role(scratch, cluster.database)
+            proof = prove(reader, src, bcfg.pitr.canary_table, target, since,
                           bcfg.pitr.boundary)
             figures = Background(bcfg, lambda: src)
-            sanity = sanity_checks(scratch.dsn(cluster.database), bcfg, figures)
+            sanity = sanity_checks(reader, bcfg, figures)
         except SreError as exc:
             reason = str(exc)
         finally:
@@ -324,8 +340,7 @@ def _result(name: str, source: PitrSource, target: Target, reason: str | None, p
     reference = target.at or datetime.now(UTC)
     if point is not None:
         observed["lag_seconds"] = round((reference - point).total_seconds(), 3)
-    if sanity is not None:
-        observed.update(tables=sanity.tables, queries=sanity.queries)
+    observed.update(tables=sanity.tables, queries=sanity.queries, restored_by=sanity.restored_by)
     failures: list[str] = []
     warnings: list[str] = []
     if proof.problem:

@@ -194,6 +194,7 @@ def test_a_killed_run_is_cleaned_by_the_next_which_recovers_to_30s_ago(archived:
     canary = result.observed["canary"]
     assert canary["missing"] == 0 and canary["after_target"] == 0
     assert datetime.fromisoformat(result.observed["recovered_at"]) == archived.rows[i][1]
+    assert result.observed["restored_by"]["superuser"] is False  # checked as a read-only role
     assert list(scratch.iterdir()) == []
     wait_until(lambda: not Path(f"/proc/{postmaster}").exists(), timeout=15, what="orphan scratch postgres gone")
 
