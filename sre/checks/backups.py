@@ -36,8 +36,10 @@ from sre.checks.backup_integrity import StreamDigest, integrity_result
 from sre.checks.backup_layout import MANIFEST, Backup, Listing, list_backups, newest_wal, recorded_checksum
 from sre.checks.backup_take import backup_config, take_backup
 from sre.checks.basebackup import is_tar, materialize
+from sre.checks.basebackup_pitr import BaseBackupSource, list_wal, start_segment
 from sre.checks.humanize import human_bytes, human_seconds
 from sre.checks.pg_client import cluster_of, source_dsn
+from sre.checks.pitr import resolve_target
 from sre.checks.restore import (
     Background,
     Interrupted,
@@ -53,6 +55,7 @@ from sre.checks.restore import (
     verify_basebackup,
 )
 from sre.checks.result import CheckResult, Status, worst
+from sre.checks.wal import continuity
 from sre.errors import SreError
 from sre.telemetry import get_logger
 
@@ -204,11 +207,14 @@ def verify(cfg: SreConfig, backup_name: str, restore: bool = True, progress: Pro
         results.append(CheckResult("backup.integrity", backup_name, "fail", {}, f"nothing to verify: {why}"))
         if restore:
             results.append(CheckResult("backup.restore", backup_name, "fail", {}, f"nothing to restore: {why}"))
+    elif bcfg.format == "basebackup" and bcfg.wal_prefix and restore and (pitr or target is not None):
+        results.extend(_verify_base_pitr(cfg, bcfg, backup_name, s3, newest,
+                                         target or resolve_target(bcfg.pitr.target), progress))
     elif bcfg.format == "pg_dump":
         results.extend(_verify_dump(cfg, bcfg, backup_name, s3, newest, restore, progress, cancelled))
     else:
         results.extend(_verify_base(cfg, bcfg, backup_name, s3, newest, restore, progress, cancelled))
-    if (pitr or target is not None) and restore:
+    if (pitr or target is not None) and restore and not (bcfg.format == "basebackup" and bcfg.wal_prefix):
         results.append(CheckResult(pitr_check.CHECK, backup_name, "warn", {"format": bcfg.format},
                                    f"format {bcfg.format} without a WAL archive: no point-in-time recovery to verify"))
     export(results, listing=listing, backup_name=backup_name)
@@ -405,6 +411,28 @@ def _verify_base(cfg: SreConfig, bcfg: BackupConfig, name: str, s3: S3Client, ba
         observed["seconds"] = round(seconds, 3)
         out.append(_restore_result(name, url, reason, sanity, observed, seconds))
     return out
+
+
+def _verify_base_pitr(cfg: SreConfig, bcfg: BackupConfig, name: str, s3: S3Client, backup: Backup, target: Target,
+                      progress: Progress | None) -> list[CheckResult]:
+    """Integrity and WAL continuity of a base backup with a WAL archive, and a restore to `target`."""
+    assert bcfg.wal_prefix is not None
+    size = bcfg.pitr.wal_segment_size
+    first = start_segment(s3, bcfg, backup)
+    if first is None:
+        return [CheckResult(pitr_check.CHECK, name, "fail", {"backup": backup.key},
+                            f"{MANIFEST} missing from {backup.name}: its first WAL segment is unknown")]
+    segments = list_wal(s3, bcfg.bucket, bcfg.wal_prefix)
+    chain = pgbackrest.continuity_result(name, continuity(segments, first, segment_size=size), size)
+    source = BaseBackupSource(s3, bcfg, backup, first, segments)
+    restored = pitr_check.run(cfg, name, source, target, backup_started=backup.taken_at, progress=progress)
+    if source.digests or source.problems:
+        integrity = integrity_result(name, source.digests, source.problems,
+                                     extra={"pg_verifybackup": source.verified})
+    else:
+        integrity = CheckResult("backup.integrity", name, "warn", {},
+                                "not read: the point-in-time restore stopped before downloading the backup")
+    return [integrity, chain, restored]
 
 
 # ---------------------------------------------------------------- posture, metrics, jobs

@@ -24,6 +24,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from sre.checks.humanize import human_seconds
@@ -143,6 +144,13 @@ class RecoveryScratch(ScratchInstance):
         except SreError as exc:
             raise RestoreError(f"the scratch PostgreSQL did not finish recovery: {exc}{self._log_tail()}") from None
         self.started = time.monotonic() - t
+
+    def give(self, directory: Path) -> None:
+        """Hand a directory the check filled (and its files) to the server's OS user."""
+        from sre.sandbox.postgres import chown_for_postgres
+
+        for path in [directory, *directory.rglob("*")]:
+            chown_for_postgres(path)
 
     def make_datadir(self) -> None:
         from sre.sandbox.postgres import chown_for_postgres

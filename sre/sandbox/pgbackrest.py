@@ -128,14 +128,19 @@ def s3_options(bucket: str, tls_port: int) -> dict[str, str]:
             "repo1-storage-verify-tls": "n", "repo1-s3-key": SANDBOX_S3_KEY, "repo1-s3-key-secret": SANDBOX_S3_KEY}
 
 
-def archive_settings(conf: Path, stanza: str) -> dict[str, str]:
+def archive_settings(conf: Path, stanza: str, copy_to: Path | None = None) -> dict[str, str]:
+    """archive_mode and archive_command for pgBackRest (and, with `copy_to`, a plain copy of each
+    segment there too, for a second archive that a shipper uploads)."""
     exe = require_binary("pgbackrest", "pgbackrest")
-    return {"archive_mode": "on", "archive_command": f"{exe} --config={conf} --stanza={stanza} archive-push %p",
+    command = f"{exe} --config={conf} --stanza={stanza} archive-push %p"
+    if copy_to is not None:
+        command += f" && cp %p {copy_to}/%f"
+    return {"archive_mode": "on", "archive_command": command,
             "archive_timeout": f"{ARCHIVE_TIMEOUT}s"}
 
 
 def start_site(root: Path, stanza: str = "main", *, s3: dict[str, str] | None = None,
-               repo_path: str | None = None) -> PgBackRestSite:
+               repo_path: str | None = None, copy_to: Path | None = None) -> PgBackRestSite:
     """A fresh PostgreSQL archiving to a new repository, its stanza created (no backup yet)."""
     require_binary("postgresql", "initdb", PG_BIN)
     root.mkdir(parents=True, exist_ok=True)
@@ -148,11 +153,14 @@ def start_site(root: Path, stanza: str = "main", *, s3: dict[str, str] | None = 
         Path(repo_path).mkdir(parents=True, exist_ok=True)
         chown_for_postgres(Path(repo_path))
     conf = write_conf(root, stanza, server, repo_path, s3)
+    if copy_to is not None:
+        copy_to.mkdir(parents=True, exist_ok=True)
+        chown_for_postgres(copy_to)
     run([f"{PG_BIN}/initdb", "-D", str(server.datadir), "-U", "postgres", "-A", "trust", "--no-sync", "-E", "UTF8",
          "--locale=C"], user=_pg_user(), timeout=60, component="postgresql", cwd=root)
     with (server.datadir / "postgresql.conf").open("a") as fh:
         fh.write("listen_addresses = '127.0.0.1'\nwal_level = replica\nfsync = off\nmax_wal_senders = 2\n")
-        for k, v in archive_settings(conf, stanza).items():
+        for k, v in archive_settings(conf, stanza, copy_to).items():
             fh.write(f"{k} = '{v}'\n")
     site = PgBackRestSite(root, stanza, conf, server, repo_path, s3 or {})
     server.start()

@@ -8,6 +8,7 @@ tests that damage the archive work on a copy of the repository.
 
 from __future__ import annotations
 
+import os
 import secrets
 import shutil
 import subprocess
@@ -19,10 +20,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 import yaml
 
 from sre.checks import pgbackrest as pb
+from sre.checks.backups import take_backup, verify
 from sre.checks.pitr import Target
 from sre.checks.pitr_canary import ensure_table, write_canary
 from sre.config import SreConfig, load_config
@@ -41,10 +44,12 @@ SEGMENTS = 5
 class Archived:
     site: PgBackRestSite
     root: Path
+    basebackup: dict[str, Any] = field(default_factory=dict)  # the backups.main entry of the base backup set
     rows: list[tuple[int, datetime]] = field(default_factory=list)  # rows[i] lives in segments[i]
     segments: list[str] = field(default_factory=list)
 
-    def config(self, *, repo_path: str | None = None, **backup: Any) -> tuple[SreConfig, Path]:
+    def config(self, *, repo_path: str | None = None, aws: dict[str, Any] | None = None,
+               **backup: Any) -> tuple[SreConfig, Path]:
         token = secrets.token_hex(3)
         scratch = self.root / f"scratch-{token}"
         scratch.mkdir(mode=0o755)
@@ -55,6 +60,8 @@ class Archived:
                     "primary": {"name": "east1", "region": "us-east-1", "dsn": {"file": str(secret)}}}}},
                 "backups": {"main": {"cluster": "main", **self.site.backup_set(repo_path=repo_path),
                                      "restore": {"scratch_dir": str(scratch)}, **backup}}}
+        if aws:
+            data["aws"] = aws
         path = self.root / f"sre-{token}.yaml"
         path.write_text(yaml.safe_dump(data))
         return load_config(path), path
@@ -78,15 +85,37 @@ def _after(at: datetime, seconds: float) -> None:
 
 
 @pytest.fixture(scope="module")
-def archived() -> Iterator[Archived]:
+def archived(sandbox: Stack) -> Iterator[Archived]:
+    """The archived server, a pgBackRest full backup, and a pg_basebackup in S3 whose WAL a
+    shipper uploads to S3 as it is archived (so each segment's LastModified is its archive time)."""
+    assert sandbox.moto is not None
     root = Path(f"/tmp/sre-pitr-test-{secrets.token_hex(4)}")
-    site = start_site(root / "site")
+    shipped = root / "shipped"
+    site = start_site(root / "site", copy_to=shipped)
     env = Archived(site, root)
+    bucket = f"pitr-{secrets.token_hex(4)}"
+    aws = {"region": "us-east-1", "endpoint_url": sandbox.moto.url, "access_key_id": {"env": "SRE_TEST_AWS_KEY"},
+           "secret_access_key": {"env": "SRE_TEST_AWS_KEY"}}
+    os.environ["SRE_TEST_AWS_KEY"] = "sandbox"
+    s3 = boto3.client("s3", endpoint_url=sandbox.moto.url, region_name="us-east-1", aws_access_key_id="sandbox",
+                      aws_secret_access_key="sandbox")
+    s3.create_bucket(Bucket=bucket)
+
+    def ship() -> None:
+        for path in sorted(shipped.iterdir()):
+            key = f"postgres/main/wal/{path.name}"
+            if "Contents" not in s3.list_objects_v2(Bucket=bucket, Prefix=key):
+                s3.put_object(Bucket=bucket, Key=key, Body=path.read_bytes())
+
     try:
         dsn = site.server.dsn
         ensure_table(dsn, CANARY)
         write_canary(dsn, CANARY)
         site.backup()
+        env.basebackup = {"format": "basebackup", "bucket": bucket, "prefix": "postgres/main/",
+                          "wal_prefix": "postgres/main/wal/", "aws": aws}
+        cfg, _ = env.config(**{k: v for k, v in env.basebackup.items() if k != "aws"}, aws=aws)
+        take_backup(cfg, "main")
         # One canary row per segment, each segment archived well after its row and well before
         # the next row, so that a target between two rows needs exactly the segments up to the later.
         for _ in range(SEGMENTS):
@@ -94,6 +123,7 @@ def archived() -> Iterator[Archived]:
             env.rows.append(row)
             _after(row[1], 1.2)
             env.segments.append(site.switch_wal())
+            ship()
             _after(row[1], 2.6)
         yield env
     finally:
@@ -199,10 +229,31 @@ def test_a_killed_run_is_cleaned_by_the_next_which_recovers_to_30s_ago(archived:
     wait_until(lambda: not Path(f"/proc/{postmaster}").exists(), timeout=15, what="orphan scratch postgres gone")
 
 
+def test_a_base_backup_with_its_wal_in_s3_takes_the_same_path(archived: Archived) -> None:
+    spec = dict(archived.basebackup)
+    aws = spec.pop("aws")
+    cfg, _ = archived.config(aws=aws, **spec)
+    target_at = archived.rows[1][1] + timedelta(seconds=0.3)
+    results = {r.check: r for r in verify(cfg, "main", pitr=True, target=Target("t", target_at))}
+    assert {c: r.status for c, r in results.items()} == {
+        "backup.freshness": "ok", "backup.completeness": "ok", "backup.integrity": "ok",
+        "backup.wal_continuity": "ok", "backup.pitr": "ok"}, {c: r.message for c, r in results.items()}
+    assert datetime.fromisoformat(results["backup.pitr"].observed["recovered_at"]) == archived.rows[1][1]
+    assert results["backup.integrity"].observed["pg_verifybackup"] == "ok"
+    # The same gap rules: a segment gone from S3 fails a target after it, by name.
+    gone = archived.segments[3]
+    s3 = boto3.client("s3", endpoint_url=aws["endpoint_url"], region_name="us-east-1", aws_access_key_id="sandbox",
+                      aws_secret_access_key="sandbox")
+    s3.delete_object(Bucket=spec["bucket"], Key=f"{spec['wal_prefix']}{gone}")
+    later = archived.rows[3][1] + timedelta(seconds=0.3)
+    results = {r.check: r for r in verify(cfg, "main", pitr=True, target=Target("t", later))}
+    assert results["backup.pitr"].status == "fail" and gone in results["backup.pitr"].message
+    assert results["backup.wal_continuity"].status == "fail" and results["backup.wal_continuity"].observed[
+        "missing"] == [gone]
+
+
 def test_an_s3_repository_behind_stunnel_verifies_and_restores(archived: Archived, sandbox: Stack) -> None:
     assert sandbox.moto is not None
-    import boto3
-
     bucket = f"pgbr-{secrets.token_hex(4)}"
     boto3.client("s3", endpoint_url=sandbox.moto.url, region_name="us-east-1", aws_access_key_id="sandbox",
                  aws_secret_access_key="sandbox").create_bucket(Bucket=bucket)
