@@ -347,6 +347,8 @@ def _result(name: str, source: PitrSource, target: Target, reason: str | None, p
     point = proof.replay_at or proof.recovered_at
     reference = target.at or datetime.now(UTC)
     if point is not None:
+        # The point this run proved restorable, under the key DR readiness reads (sre.dr.gather).
+        observed["recovered_point"] = point.isoformat()
         observed["lag_seconds"] = round((reference - point).total_seconds(), 3)
     observed.update(tables=sanity.tables, queries=sanity.queries, restored_by=sanity.restored_by)
     failures: list[str] = []
