@@ -74,7 +74,8 @@ class DrillEnv:
 
 def start_drill_env(sandbox: Stack, *, objectives: dict[str, Any] | None = None,
                     kube_host: str | None = None, deployments: dict[str, dict[str, int]] | None = None,
-                    health_urls: list[str] | None = None, environment: str = "staging") -> DrillEnv:
+                    health_urls: list[str] | None = None, environment: str = "staging",
+                    grafana: tuple[str, str] | None = None) -> DrillEnv:
     assert sandbox.moto is not None
     root = Path(tempfile.mkdtemp(prefix="sre-drill-"))
     root.chmod(0o755)
@@ -107,6 +108,8 @@ def start_drill_env(sandbox: Stack, *, objectives: dict[str, Any] | None = None,
                                           "log_file": str(n.log_path)} for n in (p, r)},
                        "health_urls": health_urls or []},
         }
+        if grafana:  # (url, token): drills annotate Grafana
+            cfg["endpoints"] = {"grafana": {"url": grafana[0], "token": _secret(sec, "grafana", grafana[1])}}
         if kube_host:
             cfg["kubernetes"] = {"host": kube_host, "regions": {
                 region: {"deployments": deps} for region, deps in (deployments or {}).items()}}

@@ -246,6 +246,14 @@ class Grafana:
             f"save dashboard {dashboard.get('uid')}", lambda api: api.client.POST("/dashboards/db", json=payload))
         return result
 
+    def add_annotation(self, *, time_ms: int, time_end_ms: int | None, tags: list[str], text: str) -> int:
+        """POST /api/annotations: an organization annotation (no dashboard), shown wherever a dashboard
+        queries its tags; a region when time_end_ms is given. Returns its id."""
+        result: dict[str, Any] = self._call(
+            "add annotation", lambda api: api.annotations.add_annotation(
+                time_from=time_ms, time_to=time_end_ms, tags=tags, text=text), per_object=False)
+        return int(result["id"])
+
     def delete_dashboard(self, uid: str) -> None:
         self._call(f"delete dashboard {uid}", lambda api: api.dashboard.delete_dashboard(quote(uid, safe="")))
 

@@ -38,6 +38,7 @@ NOUNS: dict[str, tuple[str, str]] = {
     "remediation": ("sre.cli.remediation", "Automated remediation: audit log and circuit breaker."),
     "deploy": ("sre.cli.deploy", "The Helm chart's generated files: PrometheusRules and dashboard ConfigMaps."),
     "alertmanager": ("sre.cli.alertmanager", "Alertmanager configuration that points at this service."),
+    "annotate": ("sre.cli.annotate", "Grafana annotations: mark a deploy; send the ones Grafana missed."),
 }
 
 

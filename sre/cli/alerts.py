@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -261,6 +262,7 @@ def apply(
     adir, _ = _dirs(cfg, alerts_dir, None)
     files = desired_files(adir, cfg.alerts.runbook_base_url)
     results = []
+    started = time.time()
     for p, api in _plans(cfg, files, target, prune):
         if output is Output.table:
             show_plan(p, output)
@@ -278,4 +280,8 @@ def apply(
             c.print(f"[green]applied[/] {r.target}: {len(r.written)} written, {len(r.deleted)} deleted"
                     f"{confirmed} in {r.seconds:.2f}s")
 
+    from sre.annotate import annotate_apply  # here, not at the top: CLI start-up time
+
+    annotate_apply(cfg, "alerts", sum(len(r.written) + len(r.deleted) for r in results),
+                   ", ".join(f"{r.target}: {len(r.written)} written, {len(r.deleted)} deleted" for r in results), started)
     emit(output, {"results": [r.to_dict() for r in results]}, render_results)

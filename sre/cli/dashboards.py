@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -112,7 +113,12 @@ def apply(
     from sre.provision.grafana import apply as do_apply
 
     cfg, grafana, the_plan = _planned(config, directory, prune, deep)
+    started = time.time()
     result = do_apply(grafana, the_plan, concurrency=cfg.dashboards.concurrency)
+    from sre.annotate import annotate_apply  # here, not at the top: CLI start-up time
+
+    annotate_apply(cfg, "dashboards", len(result.done),
+                   ", ".join(f"{ch.action.value} {ch.kind} {ch.name}" for ch in result.done[:10]), started)
     if output is Output.json:
         emit(output, {"plan": the_plan.to_dict(), "apply": result.to_dict()}, lambda c: None)
     else:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -105,6 +106,7 @@ def apply(
     try:
         p = plan_live(adapter, desired, prune=prune)
         record_plan(p)
+        started = time.time()
         report = apply_plan(p, adapter)
         if not no_verify and cfg.elk.verify:
             report.verified = verify_templates(desired, adapter)
@@ -112,6 +114,10 @@ def apply(
     finally:
         adapter.close()
 
+    from sre.annotate import annotate_apply  # here, not at the top: CLI start-up time
+
+    annotate_apply(cfg, "elk", len(report.applied),
+                   ", ".join(f"{ch.action.value} {ch.kind} {ch.name}" for ch in report.applied[:10]), started)
     data: dict[str, Any] = {"plan": p.to_dict(), **report.to_dict()}
 
     def render_report(c: Any) -> None:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from prometheus_client import Counter, Gauge
 
+from sre.annotate import annotate
 from sre.dr.drill_estimate import compare as compare_estimate
 from sre.dr.drill_estimate import markdown as estimate_markdown
 from sre.drills.steps import Event, iso
@@ -361,7 +362,21 @@ def finish(d: FailoverDrill, status: str, message: str) -> dict[str, Any]:
             row.png = png
             row.report_dir = str(out_dir)
     export(d.cluster, rep)
+    annotate(d.cfg, d.store, kind="drill", text=annotation_text(rep), tags=[d.cluster, rep["status"]],
+             start=d.started, end=rep["finished_ts"])
     return rep
+
+
+def annotation_text(rep: dict[str, Any]) -> str:
+    """One line for the drill's Grafana annotation: what switched, the verdict, RTO and RPO."""
+    obj = rep["objectives"]
+    rto = f"{rep['rto_seconds']:.2f}s" if rep["rto_seconds"] is not None else "not measured"
+    rpo = f"{rep['rpo_rows']} rows" if rep["rpo_rows"] is not None else "not measured"
+    if rep["rpo_bytes"] is not None:
+        rpo += f" / {rep['rpo_bytes']} bytes"
+    return (f"sre failover drill #{rep['id']} {rep['cluster']} {rep['from']['region']} -> {rep['to']['region']}: "
+            f"{rep['status']}; RTO {rto} (objective {obj['rto_seconds']:g}s), RPO {rpo} "
+            f"(objective {obj['rpo_seconds']:g}s)")
 
 
 def export(cluster: str, rep: dict[str, Any]) -> None:

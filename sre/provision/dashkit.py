@@ -185,6 +185,20 @@ def namespace(metric: str = 'kube_pod_info{region=~"$region"}') -> Var:
 # ---------------------------------------------------------------- the board
 
 
+# sre marks what it did (remediations, drills, applies, deploys) as organization annotations tagged
+# `sre` (sre.annotate); every dashboard shows them with this tag query of Grafana's own data source.
+SRE_ANNOTATION_TAG = "sre"
+
+
+def sre_annotations() -> Any:
+    from grafana_foundation_sdk.builders import dashboard as d
+    from grafana_foundation_sdk.models import dashboard as dm
+
+    return (d.AnnotationQuery().name("sre actions").enable(True).icon_color("purple")
+            .datasource(dm.DataSourceRef(type_val="grafana", uid="-- Grafana --"))
+            .target(d.AnnotationTarget().type("tags").tags([SRE_ANNOTATION_TAG]).match_any(False).limit(100)))
+
+
 class Board:
     """One dashboard being built; panels flow left to right, 24 columns a row."""
 
@@ -198,6 +212,7 @@ class Board:
             d.Dashboard(title).uid(uid).description(description).tags(list(tags)).refresh(refresh)
             .time(time_from, "now").timezone("browser").tooltip(dm.DashboardCursorSync.CROSSHAIR)
             .with_variable(d.DatasourceVariable(DATASOURCE_VAR).label("Data source").type("prometheus"))
+            .annotation(sre_annotations())
         )
         for v in variables:
             qv = (d.QueryVariable(v.name).label(v.label).query(v.expr()).datasource(_ds())

@@ -25,6 +25,8 @@ from pydantic import ValidationError
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 
+from sre.annotate import queue as queue_annotation
+from sre.annotate import service_of
 from sre.remediation import breaker
 from sre.remediation.actions import Action, ActionContext, ActionError, ActionRefused, get_action
 from sre.remediation.actions.alertmanager import create_silence, expire_silence
@@ -90,6 +92,7 @@ class Engine:
         self.store = store
         self.host = host
         self.postgres = store.dialect == "postgresql"
+        self.annotated = False  # an annotation was queued since the worker last sent the outbox
 
     # ------------------------------------------------------------ entry points
 
@@ -111,16 +114,20 @@ class Engine:
             rows = list(s.scalars(select(Remediation).where(
                 Remediation.fingerprint == a.fingerprint, Remediation.starts_at == a.starts_at,
                 Remediation.acted.is_(True), Remediation.resolved_at.is_(None))))
+            ended = []
             for r in rows:
                 r.resolved_at = now
                 if r.state in ("running", "verifying"):
                     r.state = "resolved"
+                    ended.append(r.id)
                 add_event(s, r.id, "resolved", "the alert resolved; nothing more to do")
                 closed = r.id
         for r in rows:
             if r.silence_id:
                 self._expire(r.id, r.silence_id, "the alert resolved")
             self._release(r.target, r.id)
+        for rid in ended:
+            self._annotate(rid)
         return closed
 
     def prepare(self, a: InboxAlert, rb: Runbook) -> Prepared:
@@ -374,6 +381,7 @@ class Engine:
             self._release(target, rid)
             self._escalate(rid, "action_failed", error)
             self._check_failures()
+            self._annotate(rid)
             return
         verifying = verify_query is not None
         with self.store.session() as s:
@@ -389,6 +397,7 @@ class Engine:
         log.info("remediation #%d %s executed on %s", rid, action.name, target)
         if not verifying:
             self._release(target, rid)
+            self._annotate(rid)
 
     # ------------------------------------------------------------ verification
 
@@ -433,6 +442,7 @@ class Engine:
             count(action, "verified")
             self._release(target, rid)
             log.info("remediation #%d verified", rid)
+            self._annotate(rid)
             return "verified"
         if error is not None:
             self._event(rid, "verify_error", error)
@@ -451,6 +461,7 @@ class Engine:
         self._release(target, rid)
         self._escalate(rid, "verify_failed", reason)
         self._check_failures()
+        self._annotate(rid)
         return "verify_failed"
 
     # ------------------------------------------------------------ helpers
@@ -481,6 +492,24 @@ class Engine:
         except ActionError as exc:
             self._event(rid, "escalation_failed", f"{kind}: {exc}")
             log.error("remediation #%d needs a person (%s): %s; escalation failed: %s", rid, kind, reason, exc)
+
+    def _annotate(self, rid: int) -> None:
+        """Queue the Grafana annotation of a finished remediation, from its action to its verification.
+
+        Only queued here: the worker sends the outbox after its round (annotate.flush), so a slow
+        Grafana never holds up deciding about the next alert."""
+        with self.store.session() as s:
+            r = s.get(Remediation, rid)
+            if r is None or not r.acted or r.dry_run or r.started_at is None:
+                return
+            outcome = r.state if r.state in ("verified", "verify_failed", "resolved") else r.outcome
+            end = r.verified_at or r.resolved_at or (utcnow() if r.state == "verify_failed" else r.finished_at)
+            text = (f"sre remediation #{r.id} {r.alertname}: {r.action} on {r.target}: {outcome}"
+                    + (f" ({r.reason})" if r.reason and outcome != "verified" else ""))
+            tags = [service_of(r.labels or {}), r.alertname, outcome]
+            start = r.started_at
+        if queue_annotation(self.cfg, self.store, kind="remediation", text=text, tags=tags, start=start, end=end):
+            self.annotated = True
 
     def _check_failures(self) -> None:
         with self.store.session() as s:

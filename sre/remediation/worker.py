@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import case, exists, literal_column, select, update
 
+from sre import annotate
 from sre.content import runbooks_dir
 from sre.remediation import breaker, windows
 from sre.remediation.engine import Engine, InboxAlert
@@ -60,6 +61,7 @@ class RemediationWorker:
         self._breaker_read = 0.0
         self._stale_checked = 0.0
         self._errors: dict[int, str] = {}  # inbox id -> last error deciding about it
+        self._annotations_sent = 0.0
 
     # ------------------------------------------------------------ lifecycle
 
@@ -109,6 +111,11 @@ class RemediationWorker:
         for rid in self.engine.due_verifications():
             self.engine.verify(rid)
             verified += 1
+        if self.engine.annotated or time.monotonic() - self._annotations_sent > annotate.FLUSH_EVERY:
+            # New annotations at once; the backlog (Grafana was down) every FLUSH_EVERY seconds.
+            self.engine.annotated = False
+            self._annotations_sent = time.monotonic()
+            annotate.flush(self.cfg, self.store)
         return triaged + len(alerts) + verified
 
     def triage(self) -> int:

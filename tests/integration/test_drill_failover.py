@@ -13,6 +13,7 @@ from prometheus_client import REGISTRY
 from sre.drills.failover import DrillRequest, FailoverDrill, run_drill
 from sre.sandbox.procs import wait_until
 from tests.drill_env import EnvFactory, assert_topology, streaming
+from tests.fakes.grafana import FakeGrafana
 from tests.fakes.kube import FakeKube
 
 pytestmark = pytest.mark.slow
@@ -35,7 +36,8 @@ def kube() -> Iterator[FakeKube]:
 
 
 def test_planned_drill_end_to_end(drill_env: EnvFactory, kube: FakeKube) -> None:
-    env = drill_env(kube_host=kube.url, deployments=DEPLOYMENTS)
+    grafana = FakeGrafana().start()
+    env = drill_env(kube_host=kube.url, deployments=DEPLOYMENTS, grafana=(grafana.url, "test-token"))
     cfg = env.config()
     rep = run_drill(cfg, env.store(), DrillRequest("us-east-1", "eu-west-1", reason="quarterly drill",
                                                    actor="test"))
@@ -76,6 +78,13 @@ def test_planned_drill_end_to_end(drill_env: EnvFactory, kube: FakeKube) -> None
     assert REGISTRY.get_sample_value("sre_drill_last_rto_seconds", {"cluster": "main"}) == rep["rto_seconds"]
     assert REGISTRY.get_sample_value("sre_drill_last_rpo_rows", {"cluster": "main"}) == 0
     assert (REGISTRY.get_sample_value("sre_drill_last_success_timestamp_seconds", {"cluster": "main"}) or 0) > 0
+    # One Grafana annotation spanning the drill, with its verdict, RTO and RPO.
+    grafana.stop()
+    [note] = grafana.annotations
+    assert note["tags"] == ["sre", "drill", "main", "passed"]
+    assert abs(note["time"] - (rep["finished_ts"] - rep["duration_seconds"]) * 1000) <= 2
+    assert note["timeEnd"] == int(rep["finished_ts"] * 1000) and note["time"] < note["timeEnd"]
+    assert f"RTO {rep['rto_seconds']:.2f}s" in note["text"] and "RPO 0 rows" in note["text"]
 
 
 def test_failback_restores_the_original_topology(drill_env: EnvFactory, kube: FakeKube) -> None:
