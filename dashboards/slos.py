@@ -8,8 +8,8 @@ adds its row on the next render.
 from sre.provision.dashkit import Board, Context, Q, Var
 
 FOLDER = "Platform"
-FAST, SLOW = 14.4, 6.0  # page: burn rates over 1h and 6h (Google SRE workbook, as sre.rules.slo)
-TICKET = 3.0  # ticket: burn rate over 1d
+FAST, SLOW = 14.4, 6.0  # page: burn rates over 1h and 6h of a 30d SLO (overview panel only)
+TICKET = 3.0  # ticket: burn rate over 1d of a 30d SLO
 
 
 def build(ctx: Context) -> dict:
@@ -39,9 +39,11 @@ def build(ctx: Context) -> dict:
                      Q(f"slo:sli_error:ratio_rate1h{{{sel}}} / {slo['budget']:g}", "1h"),
                      Q(f"slo:sli_error:ratio_rate6h{{{sel}}} / {slo['budget']:g}", "6h"),
                      Q(f"slo:sli_error:ratio_rate5m{{{sel}}} / {slo['budget']:g}", "5m (confirms)"),
-                     threshold=FAST, warn=SLOW, runbook=f"{slo['alert_prefix']}FastBurn", w=6, h=6)
+                     threshold=slo["factors"].get("page", FAST), warn=SLOW,
+                     runbook=f"{slo['alert_prefix']}FastBurn", w=6, h=6)
         b.timeseries("Burn rate (ticket)",
                      Q(f"slo:sli_error:ratio_rate1d{{{sel}}} / {slo['budget']:g}", "1d"),
                      Q(f"slo:sli_error:ratio_rate3d{{{sel}}} / {slo['budget']:g}", "3d"),
-                     threshold=TICKET, warn=1, runbook=f"{slo['alert_prefix']}SlowBurn", w=6, h=6)
+                     threshold=slo["factors"].get("ticket", TICKET), warn=1,
+                     runbook=f"{slo['alert_prefix']}SlowBurn", w=6, h=6)
     return b.build()

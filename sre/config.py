@@ -593,6 +593,21 @@ class AlertsConfig(_Model):
             except re.error as exc:
                 raise ValueError(f"live_absent: {pattern!r} is not a regular expression: {exc}") from None
         return value
+    slo_severity: dict[str, str] = Field(
+        default_factory=lambda: {"page": "page", "ticket": "ticket"},
+        description="The severity label of the SLO burn alerts: page (fast burn) and ticket (slow burn); e.g. "
+                    "{page: ticket} where a fast burn should not wake anyone.")
+
+    @field_validator("slo_severity")
+    @classmethod
+    def _slo_severity(cls, value: dict[str, str]) -> dict[str, str]:
+        for kind, severity in value.items():
+            if kind not in ("page", "ticket"):
+                raise ValueError(f"{kind!r}: the SLO alerts are page and ticket")
+            if severity not in ("page", "ticket", "info"):
+                raise ValueError(f"{kind}: {severity!r} is not one of page, ticket, info (the severities runbooks "
+                                 "and routes know)")
+        return {"page": "page", "ticket": "ticket", **value}
 
 
 class ElkConfig(_Model):

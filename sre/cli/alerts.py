@@ -77,7 +77,7 @@ def lint(
         window = parse_duration(lookback)
     except ValueError as exc:
         raise UsageError(f"--lookback: {exc}") from None
-    report = run_lint(adir, rdir, cfg.alerts.runbook_base_url)
+    report = run_lint(adir, rdir, cfg.alerts.runbook_base_url, slo_severity=cfg.alerts.slo_severity)
     expected: list[Finding] = []
     if live and report.tree is not None:
         from sre.adapters.prometheus import PrometheusClient
@@ -116,17 +116,21 @@ def _where(group: str | None, rule: str | None) -> str:
 
 @app.command()
 def test(
+    generated: Annotated[bool, typer.Option("--generated/--no-generated", help="Also run the tests generated "
+                                            "from each SLO spec (each burn alert fires at its share of the "
+                                            "budget and stays quiet just under it).")] = True,
     alerts_dir: AlertsDirOpt = None,
     config: ConfigOpt = None,
     output: OutputOpt = Output.table,
 ) -> None:
-    """promtool test rules over alerts/tests/*.yaml, against the rendered rules; every alert must
-    fire in one test and stay quiet in another."""
+    """promtool test rules over alerts/tests/*.yaml and the tests generated from the SLO specs,
+    against the rendered rules; every alert must fire in one test and stay quiet in another."""
     from sre.rules.testing import run_tests
 
     cfg = load(config)
     adir, _ = _dirs(cfg, alerts_dir, None)
-    report = run_tests(adir, cfg.alerts.runbook_base_url)
+    report = run_tests(adir, cfg.alerts.runbook_base_url, generated=generated,
+                       slo_severity=cfg.alerts.slo_severity)
 
     def render(c: Any) -> None:
         for r in report.files:
@@ -159,7 +163,7 @@ def render(
 
     cfg = load(config)
     adir, _ = _dirs(cfg, alerts_dir, None)
-    files = desired_files(adir, cfg.alerts.runbook_base_url)
+    files = desired_files(adir, cfg.alerts.runbook_base_url, slo_severity=cfg.alerts.slo_severity)
     docs: list[tuple[str, str]]
     if fmt is Format.prometheus:
         docs = [(f.name, f.text()) for f in files]
@@ -236,7 +240,7 @@ def plan(
 
     cfg = load(config)
     adir, _ = _dirs(cfg, alerts_dir, None)
-    files = desired_files(adir, cfg.alerts.runbook_base_url)
+    files = desired_files(adir, cfg.alerts.runbook_base_url, slo_severity=cfg.alerts.slo_severity)
     plans = _plans(cfg, files, target, prune)
     for p, _ in plans:
         show_plan(p, output)
@@ -260,7 +264,7 @@ def apply(
 
     cfg = load(config)
     adir, _ = _dirs(cfg, alerts_dir, None)
-    files = desired_files(adir, cfg.alerts.runbook_base_url)
+    files = desired_files(adir, cfg.alerts.runbook_base_url, slo_severity=cfg.alerts.slo_severity)
     results = []
     started = time.time()
     for p, api in _plans(cfg, files, target, prune):

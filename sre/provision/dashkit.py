@@ -118,7 +118,9 @@ def read_rules(alerts_dir: Path) -> tuple[dict[str, AlertRule], set[str], list[d
     tree = load_tree(alerts_dir)
     alerts = {r.name: AlertRule(r.name, r.expr, r.severity or "", r.file) for r in tree.alerts()}
     slos = [{"name": s.name, "service": s.service, "description": s.description, "objective": float(s.objective),
-             "window": s.window, "budget": float(s.budget), "alert_prefix": s.alert_prefix}
+             "window": s.window, "budget": float(s.budget), "alert_prefix": s.alert_prefix,
+             # burn factors of the first pair of each alert (0: the alert is off), for thresholds
+             "factors": {ba.kind: float(ba.pairs[0][2]) for ba in s.burn_alerts()}}
             for s in tree.slo_specs]
     return alerts, tree.records(), slos
 

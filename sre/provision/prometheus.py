@@ -37,7 +37,7 @@ from sre.config import parse_duration
 from sre.errors import CheckFailed, UsageError
 from sre.provision.plan import Action, Change, Plan, content_hash, unified_diff
 from sre.rules import promtool, yamlio
-from sre.rules.promql import PromQLSyntaxError, canonical_tokens
+from sre.rules.promql import PromQLSyntaxError, canonical
 from sre.rules.render import (
     HASH_ANNOTATION,
     MANAGED_LABEL,
@@ -63,10 +63,10 @@ CRD_GROUP, CRD_VERSION, CRD_PLURAL = "monitoring.coreos.com", "v1", "prometheusr
 def _rule_view(kind: str, name: str, expr: str, duration: float, labels: dict[str, Any],
                annotations: dict[str, Any]) -> dict[str, Any]:
     try:
-        tokens: Any = canonical_tokens(expr)
+        text = canonical(expr)
     except PromQLSyntaxError:
-        tokens = expr
-    return {"type": kind, "name": name, "expr": tokens, "for": float(duration),
+        text = expr
+    return {"type": kind, "name": name, "expr": text, "for": float(duration),
             "labels": {str(k): str(v) for k, v in labels.items()},
             "annotations": {str(k): str(v) for k, v in annotations.items()}}
 
@@ -417,12 +417,13 @@ def apply_kubernetes(plan: Plan, api: ApiClient, namespace: str) -> ApplyResult:
 # ---------------------------------------------------------------- the desired state, and `sre up`
 
 
-def desired_files(alerts_dir: Path, runbook_base_url: str) -> list[RenderedFile]:
+def desired_files(alerts_dir: Path, runbook_base_url: str, *,
+                  slo_severity: dict[str, str] | None = None) -> list[RenderedFile]:
     """The rendered rule files of the tree; CheckFailed if the tree does not even load cleanly."""
     from sre.rules.render import render_files
     from sre.rules.tree import load_tree
 
-    tree = load_tree(alerts_dir)
+    tree = load_tree(alerts_dir, slo_severity=slo_severity)
     if tree.findings:
         raise CheckFailed(f"{len(tree.findings)} problem(s) in {alerts_dir}: "
                           + "; ".join(str(f) for f in tree.findings[:5]), hint="run `sre alerts lint`")
@@ -437,7 +438,7 @@ def sandbox_step(stack: Any, cfg: Any, console: Any) -> list[str]:
     alerts_dir = shipped_alerts(cfg)
     if cfg.alerts.rules_dir is None or not Path(alerts_dir).is_dir():
         return [f"alerts: no rules tree at {alerts_dir}; nothing loaded into Prometheus"]
-    files = desired_files(Path(alerts_dir), cfg.alerts.runbook_base_url)
+    files = desired_files(Path(alerts_dir), cfg.alerts.runbook_base_url, slo_severity=cfg.alerts.slo_severity)
     rules_dir = Path(cfg.alerts.rules_dir)
     with PrometheusClient.from_config(cfg) as prom:
         plan = plan_rules_dir(files, rules_dir, prune=True)

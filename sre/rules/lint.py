@@ -3,6 +3,8 @@
 The checks, each named in its findings:
 
 - promtool         `promtool check rules` on the rules as rendered (and on the runbooks' verify queries)
+- promql           expressions the PromQL parser refuses, with the line and column of the problem
+- slo-tests        SLOs whose tests cannot be generated (`sre alerts test` reports those)
 - yaml, structure  files that do not parse, or are not rule groups
 - slo-spec         SLO specs that do not validate
 - labels           a `severity` label of page, ticket or info on every alert
@@ -35,8 +37,9 @@ from typing import Any
 from sre.remediation.runbook import SEVERITIES, Runbook, scan_runbooks
 from sre.remediation.runbook_tests import coverage_problems, needs_tests, run_suite, tests_dir
 from sre.rules import promtool
-from sre.rules.promql import PromQLSyntaxError, Selector, selectors
+from sre.rules.promql import PromQLSyntaxError, Selector, selectors_many
 from sre.rules.render import RenderedFile, render_files
+from sre.rules.slo_tests import generated_alerts
 from sre.rules.tree import Finding, Rule, Tree, display_path, load_tree, rule_sources, runbook_url
 from sre.rules.unittests import Suite, load_suite
 
@@ -137,11 +140,12 @@ def never_matches(sel: Selector, histograms: set[str]) -> str | None:
 def check_selectors(rules: list[Rule]) -> list[Finding]:
     parsed: list[tuple[Rule, list[Selector]]] = []
     out: list[Finding] = []
-    for rule in rules:
-        try:
-            parsed.append((rule, selectors(rule.expr)))
-        except PromQLSyntaxError:
-            continue  # promtool reports the syntax error with its own words
+    for rule, found in zip(rules, selectors_many([r.expr for r in rules]), strict=True):
+        if isinstance(found, PromQLSyntaxError):
+            # promtool reports it too, in its own words; this one says where
+            out.append(Finding("promql", rule.file, f"expr: {found}", rule.group, rule.name))
+            continue
+        parsed.append((rule, found))
     histograms = {s.name[: -len("_bucket")] for _, sels in parsed for s in sels
                   if s.name and s.name.endswith("_bucket")}
     for rule, sels in parsed:
@@ -216,11 +220,12 @@ def check_runbook_tests(runbooks_dir: Path, runbooks: dict[str, Runbook]) -> lis
     return out
 
 
-def check_tests(alerts: dict[str, Rule], suite: Suite) -> list[Finding]:
+def check_tests(alerts: dict[str, Rule], suite: Suite, *, covered: set[str] = frozenset()) -> list[Finding]:  # type: ignore[assignment]
+    """Every alert fires in a test and stays quiet in another (`covered`: by generated tests)."""
     out = list(suite.findings)
     cov = suite.coverage()
     for name, rule in alerts.items():
-        fires, quiet = cov.get(name, (False, False))
+        fires, quiet = (True, True) if name in covered else cov.get(name, (False, False))
         if not fires:
             out.append(Finding("tests", rule.file, "no promtool test where it fires (alerts/tests/)", rule.group,
                                name))
@@ -250,7 +255,7 @@ def verify_query_file(runbooks: dict[str, Runbook]) -> tuple[dict[str, Any], lis
 
 
 def lint(root: str | Path, runbooks_dir: str | Path, runbook_base_url: str, *,
-         tree: Tree | None = None) -> LintReport:
+         tree: Tree | None = None, slo_severity: dict[str, str] | None = None) -> LintReport:
     """Lint the tree under `root` with the runbooks of `runbooks_dir`.
 
     promtool starts first, on the hand-written rule files as they are: rendering them only adds
@@ -266,7 +271,7 @@ def lint(root: str | Path, runbooks_dir: str | Path, runbook_base_url: str, *,
     report = LintReport()
     with tempfile.TemporaryDirectory(prefix="sre-lint-") as tmp:
         src_run = promtool.start_check(sources) if sources else None
-        tree = tree or load_tree(root)
+        tree = tree or load_tree(root, slo_severity=slo_severity)
         report.tree = tree
         gen_paths = _write_for_promtool(render_files(tree, runbook_base_url, generated_only=True), Path(tmp))
         gen_run = promtool.start_check(list(gen_paths)) if gen_paths else None
@@ -286,7 +291,7 @@ def lint(root: str | Path, runbooks_dir: str | Path, runbook_base_url: str, *,
         findings += check_duplicates(rules)
         findings += check_selectors(rules)
         suite = load_suite(root)
-        findings += check_tests(alerts, suite)
+        findings += check_tests(alerts, suite, covered=generated_alerts(tree))
         rb_findings, runbooks = check_runbooks(alerts, runbooks_dir, suite)
         findings += rb_findings
         findings += check_runbook_tests(runbooks_dir, runbooks)
@@ -313,6 +318,10 @@ def lint(root: str | Path, runbooks_dir: str | Path, runbook_base_url: str, *,
                 rb = by_record.get(pf.rule or "")
                 where = display_path(rb.path) if rb else display_path(runbooks_dir)
                 findings.append(Finding("promtool", where, f"remediation.verify.query: {pf.message}"))
+    # a syntax error the parser found (with its position) is not repeated in promtool's words
+    flagged = {(f.file, f.group, f.rule) for f in findings if f.check == "promql"}
+    findings = [f for f in findings if not (f.check == "promtool" and (f.file, f.group, f.rule) in flagged
+                                            and "parse error" in f.message)]
     report.findings = _sorted(findings)
     report.counts = {"files": len(tree.files), "groups": sum(len(f.groups) for f in tree.files),
                      "rules": len(rules), "alerts": len(alerts), "runbooks": len(runbooks),

@@ -1,56 +1,45 @@
-"""Just enough PromQL to find vector selectors and compare expressions, without a parser.
+"""PromQL by a real parser (`promql-parser`, a binding of the Rust parser): selectors, metric
+provenance and the canonical form of an expression.
 
-promtool is the grammar's judge (`sre alerts lint` runs it on every rule); this module only
-needs the selectors (metric name + label matchers) for the "can never match" and `--live`
-checks, and a canonical form that ignores how Prometheus re-prints an expression
-(`sum(x) by (a)` comes back from /api/v1/rules as `sum by (a) (x)`, `1.5e9` as `1.5e+09`,
-`90m` as `1h30m`). One regex pass per expression keeps lint cheap on thousands of rules.
+- `selectors()`: every vector selector (metric name + label matchers), for lint's "can never
+  match" and `--live` checks, the SLO test generator and the dashboards' metric checks.
+- `canonical()`: the parser's own printing of the expression, so `sum(x) by (a)` and Prometheus's
+  re-printing `sum by (a) (x)`, `1.5e9` and `1.5e+09`, `90m` and `1h30m` compare equal, while
+  `a - b` and `b - a` do not (an unordered bag of tokens could not tell them apart).
+- `PromQLSyntaxError`: the parser's reason with the position it happened at (line and column),
+  found by parsing growing prefixes of a broken expression (only broken ones pay for that).
+
+The tree is walked by hand over the node types: `promql_parser.walk` calls back into Python for
+every node and costs as much as the parse itself.
 """
 
 from __future__ import annotations
 
 import re
-from collections import Counter
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import Any
 
-_TOKEN = re.compile(
-    r"""
-    (?:\s+|\#[^\n]*+)*+     # whitespace and comments before a token belong to it (possessive)
-    (?:
-    (?P<string>"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|`[^`]*`)
-  | (?P<duration>(?:\d+(?:ms|[smhdwy]))+(?![\w.]))
-  | (?P<number>0[xX][0-9a-fA-F]+|(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)
-  | (?P<ident>[a-zA-Z_][a-zA-Z0-9_:]*)
-  | (?P<op>=~|!~|==|!=|<=|>=|[-+*/%^<>=,(){}\[\]:@])
-    )
-    """,
-    re.VERBOSE,
-)
+import promql_parser as pp
 
-KEYWORDS = frozenset({
-    "and", "or", "unless", "by", "without", "on", "ignoring", "group_left", "group_right",
-    "bool", "offset", "atan2",
-})
-_LABEL_LIST_KEYWORDS = frozenset({"by", "without", "on", "ignoring", "group_left", "group_right"})
-_NUMBER_WORDS = frozenset({"inf", "nan"})
-AGGREGATIONS = frozenset({
-    "sum", "min", "max", "avg", "group", "stddev", "stdvar", "count", "count_values", "bottomk", "topk",
-    "quantile",
-})
-_DURATION_UNITS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000,
-                   "y": 31_536_000_000}
-_DURATION_PART = re.compile(r"(\d+)(ms|[smhdwy])")
+_OPS = {"MatchOp.Equal": "=", "MatchOp.NotEqual": "!=", "MatchOp.Re": "=~", "MatchOp.NotRe": "!~"}
+_ABSENT = frozenset({"absent", "absent_over_time"})
+# where a prefix of an expression may stop and still be the start of a valid one
+_UNFINISHED = re.compile(r"unclosed|unexpected end|unterminated|expected duration", re.I)
+_TOKEN_END = re.compile(r"""(?:"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|`[^`]*`|[\w.:]+|=~|!~|==|!=|<=|>=|\S)""")
 
 
 class PromQLSyntaxError(ValueError):
-    """The scanner met something no PromQL expression contains (promtool gives the full reason)."""
+    """Not PromQL: the parser's reason, and where (`position`: 0-based offset into the expression)."""
 
-
-class Token(NamedTuple):
-    kind: str  # string | duration | number | ident | op
-    text: str
-    pos: int
+    def __init__(self, message: str, position: int | None = None, expr: str = "") -> None:
+        self.reason = message
+        self.position = position
+        where = ""
+        if position is not None:
+            line = expr.count("\n", 0, position) + 1
+            column = position - (expr.rfind("\n", 0, position) + 1) + 1
+            where = f"line {line}, column {column}: " if "\n" in expr else f"column {column}: "
+        super().__init__(f"{where}{message}")
 
 
 @dataclass(frozen=True)
@@ -85,162 +74,132 @@ class Selector:
         return f"{self.name or ''}{{{inner}}}" if inner or not self.name else self.name
 
 
-_TRAILER = re.compile(r"(?:\s+|\#[^\n]*+)*+")
+def _position(expr: str) -> int | None:
+    """Offset of the first token after which no valid expression can continue."""
+    for m in _TOKEN_END.finditer(expr):
+        prefix = expr[: m.end()]
+        try:
+            pp.parse(prefix)
+            continue
+        except ValueError as exc:
+            if _UNFINISHED.search(str(exc)):
+                continue
+        if any(_completes(prefix + tail) for tail in (" 1", " x", ")", " x)", " (x)", " (a) (x)")):
+            continue
+        return m.start()
+    return len(expr.rstrip()) if expr.strip() else 0
 
 
-def tokenize(expr: str) -> list[Token]:
-    out: list[Token] = []
-    end = 0
-    new = tuple.__new__
-    for m in _TOKEN.finditer(expr):
-        if m.start() != end:
-            break
-        end = m.end()
-        kind = m.lastgroup or ""
-        start = m.start(kind)
-        out.append(new(Token, (kind, expr[start:end], start)))
-    if end != len(expr):
-        trailer = _TRAILER.match(expr, end)
-        pos = trailer.end() if trailer else end
-        if pos != len(expr):
-            raise PromQLSyntaxError(f"unexpected character {expr[pos]!r} at position {pos}")
+def _completes(text: str) -> bool:
+    try:
+        pp.parse(text)
+    except ValueError as exc:
+        return bool(_UNFINISHED.search(str(exc)))
+    return True
+
+
+def parse(expr: str) -> Any:
+    """The parsed expression; PromQLSyntaxError with the position of the problem."""
+    try:
+        return pp.parse(expr)
+    except ValueError as exc:
+        raise PromQLSyntaxError(str(exc), _position(expr), expr) from None
+
+
+# String literals and comments, in the order they appear (a `#` inside a string is no comment).
+_LITERAL = re.compile(r""""(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|`[^`]*`|\#[^\n]*""")
+
+
+def _skeleton(expr: str) -> tuple[str, list[str]]:
+    """`expr` with its i-th string literal replaced by "i" and comments dropped, and the literals.
+
+    Rules are repetitive (the same shape for every service, every SLO, every threshold): their
+    skeletons repeat, and a skeleton is parsed once per batch (`selectors_many`).
+    """
+    literals: list[str] = []
+
+    def placeholder(m: re.Match[str]) -> str:
+        text = m.group(0)
+        if text[0] == "#":
+            return ""
+        literals.append(text)
+        return f'"{len(literals) - 1}"'
+
+    return _LITERAL.sub(placeholder, expr), literals
+
+
+def _string_value(literal: str) -> str:
+    if "\\" not in literal or literal[0] == "`":
+        return literal[1:-1]
+    node = pp.parse(literal)  # Go escapes, as the parser reads them
+    assert isinstance(node, pp.StringLiteral)
+    return str(node.val)
+
+
+def _walk(root: Any, literals: list[str] | None) -> list[Selector]:
+    def value(v: str) -> str:
+        return _string_value(literals[int(v)]) if literals is not None else v
+
+    out: list[Selector] = []
+    stack: list[tuple[Any, bool]] = [(root, False)]
+    while stack:
+        node, absent = stack.pop()
+        kind = type(node)
+        if kind is pp.VectorSelector:
+            matchers = [Matcher(m.name, _OPS.get(str(m.op), str(m.op)), value(m.value))
+                        for m in node.matchers.matchers]
+            out.append(Selector(node.name or None, matchers, absent))
+        elif kind is pp.BinaryExpr:
+            stack += [(node.rhs, absent), (node.lhs, absent)]
+        elif kind is pp.Call:
+            inner = absent or node.func.name in _ABSENT
+            stack += [(arg, inner) for arg in reversed(node.args)]
+        elif kind is pp.MatrixSelector:
+            stack.append((node.vector_selector, absent))
+        elif kind is pp.AggregateExpr:
+            stack.append((node.expr, absent))
+            if node.param is not None:
+                stack.append((node.param, absent))
+        elif kind in (pp.ParenExpr, pp.UnaryExpr, pp.SubqueryExpr):
+            stack.append((node.expr, absent))
     return out
 
 
-def unquote(text: str) -> str:
-    """A PromQL string literal's value (Go-style escapes)."""
-    if text.startswith("`"):
-        return text[1:-1]
-    body = text[1:-1]
-    if "\\" not in body:
-        return body
-    try:
-        return body.encode("latin-1", "backslashreplace").decode("unicode_escape")
-    except UnicodeDecodeError:
-        return body
+def selectors_many(exprs: list[str]) -> list[list[Selector] | PromQLSyntaxError]:
+    """The selectors of each expression, or its syntax error; each distinct skeleton parsed once.
 
-
-# A looser lexer for finding selectors: one C-level findall, tokens as plain strings whose first
-# character tells their kind. promtool judges the syntax; this only needs the structure.
-_LEX = re.compile(
-    r""""(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|`[^`]*`|\#[^\n]*|[a-zA-Z_][a-zA-Z0-9_:]*|[0-9.][\w.]*"""
-    r"""|=~|!~|==|!=|<=|>=|\S"""
-)
-_QUOTES = frozenset("\"'`")
-_IDENT_FIRST = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_")
-_MATCH_OPS = frozenset({"=", "!=", "=~", "!~"})
-
-
-def _skip_parens(tokens: list[str], i: int) -> int:
-    """Index just past the parenthesised group starting at tokens[i] == '('."""
-    depth = 0
-    for j in range(i, len(tokens)):
-        t = tokens[j]
-        if t == "(":
-            depth += 1
-        elif t == ")":
-            depth -= 1
-            if depth == 0:
-                return j + 1
-    raise PromQLSyntaxError("unclosed left parenthesis")
-
-
-def _parse_matchers(tokens: list[str], i: int) -> tuple[list[Matcher], int]:
-    """Parse `{a="x", b=~"y"}` starting at tokens[i] == '{'; return matchers and the index after '}'."""
-    matchers: list[Matcher] = []
-    i += 1
-    n = len(tokens)
-    while i < n:
-        t = tokens[i]
-        if t == "}":
-            return matchers, i + 1
-        if t == ",":
-            i += 1
-            continue
-        if i + 2 >= n or tokens[i + 1] not in _MATCH_OPS or tokens[i + 2][0] not in _QUOTES:
-            raise PromQLSyntaxError(f"bad label matcher near {t!r}")
-        matchers.append(Matcher(t, tokens[i + 1], unquote(tokens[i + 2])))
-        i += 3
-    raise PromQLSyntaxError("unclosed label matcher braces")
-
-
-def _absent(calls: list[str | None]) -> bool:
-    return any(c in ("absent", "absent_over_time") for c in calls)
+    A skeleton that parses while its expression would not (a malformed escape or regex inside a
+    string) is left to promtool, which judges every rule anyway.
+    """
+    parsed: dict[str, Any] = {}
+    out: list[list[Selector] | PromQLSyntaxError] = []
+    for expr in exprs:
+        skeleton, literals = _skeleton(expr)
+        root = parsed.get(skeleton)
+        if root is None:
+            try:
+                root = parsed[skeleton] = pp.parse(skeleton)
+            except ValueError:
+                try:
+                    parse(expr)  # the error in the expression's own terms, with its position
+                except PromQLSyntaxError as exc:
+                    out.append(exc)
+                    continue
+                root = parsed[skeleton] = pp.parse(expr)
+                out.append(_walk(root, None))
+                continue
+        out.append(_walk(root, literals))
+    return out
 
 
 def selectors(expr: str) -> list[Selector]:
-    """Every vector selector of `expr`, in order."""
-    tokens = [t for t in _LEX.findall(expr) if t[0] != "#"]
-    out: list[Selector] = []
-    calls: list[str | None] = []  # the function each open parenthesis belongs to
-    i, n = 0, len(tokens)
-    while i < n:
-        t = tokens[i]
-        first = t[0]
-        if first == "(":
-            prev = tokens[i - 1] if i else ""
-            calls.append(prev if prev and prev[0] in _IDENT_FIRST else None)
-            i += 1
-            continue
-        if first == ")":
-            if calls:
-                calls.pop()
-            i += 1
-            continue
-        if first == "[":  # a range or subquery: durations only
-            while i < n and tokens[i] != "]":
-                i += 1
-            continue
-        if first in _IDENT_FIRST:
-            nxt = tokens[i + 1] if i + 1 < n else ""
-            if t in _LABEL_LIST_KEYWORDS and nxt == "(":
-                i = _skip_parens(tokens, i + 1)
-                continue
-            if t in KEYWORDS or t.lower() in _NUMBER_WORDS:
-                i += 1
-                continue
-            if nxt == "(" or (t in AGGREGATIONS and nxt in ("by", "without")):
-                i += 1  # a function call or an aggregation
-                continue
-            sel = Selector(t, in_absent=_absent(calls))
-            i += 1
-            if nxt == "{":
-                sel.matchers, i = _parse_matchers(tokens, i)
-            out.append(sel)
-            continue
-        if first == "{":
-            matchers, i = _parse_matchers(tokens, i)
-            out.append(Selector(None, matchers, in_absent=_absent(calls)))
-            continue
-        i += 1
-    return out
+    """Every vector selector of `expr`, in order of appearance; PromQLSyntaxError if not PromQL."""
+    (found,) = selectors_many([expr])
+    if isinstance(found, PromQLSyntaxError):
+        raise found
+    return found
 
 
-def duration_ms(text: str) -> int:
-    return sum(int(n) * _DURATION_UNITS[u] for n, u in _DURATION_PART.findall(text))
-
-
-def canonical_tokens(expr: str) -> list[str]:
-    """A sorted token list that is the same for `expr` and Prometheus's re-printing of it.
-
-    Whitespace, comments, quoting style, number and duration spelling and the position of
-    `by (...)` do not change it; a change to a name, a matcher, a threshold or an operator does.
-    """
-    toks = tokenize(expr)
-    out: list[str] = []
-    for i, t in enumerate(toks):
-        if t.kind == "string":
-            out.append("s:" + unquote(t.text))
-        elif t.kind == "duration":
-            out.append(f"d:{duration_ms(t.text)}")
-        elif t.kind == "number":
-            out.append(f"n:{float(int(t.text, 16)) if t.text.lower().startswith('0x') else float(t.text)!r}")
-        elif t.kind == "ident" and t.text.lower() in _NUMBER_WORDS:
-            out.append(f"n:{float(t.text)!r}")
-        elif t.text == "{" and i + 1 < len(toks) and toks[i + 1].text == "}":
-            continue  # `x{}` is printed as `x`
-        elif t.text == "}" and i > 0 and toks[i - 1].text == "{":
-            continue
-        else:
-            out.append(t.text)
-    return sorted(Counter(out).elements())
+def canonical(expr: str) -> str:
+    """The expression as the parser prints it: equal for `expr` and Prometheus's re-printing of it."""
+    return str(parse(expr).prettify())

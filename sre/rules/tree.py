@@ -195,9 +195,13 @@ def rule_sources(root: Path) -> list[Path]:
     return sorted(out)
 
 
-def load_tree(root: str | Path) -> Tree:
-    """Read every rule file and SLO spec under `root` (tests are read by sre.rules.unittests)."""
-    from sre.rules.slo import load_slo_file
+def load_tree(root: str | Path, *, slo_severity: dict[str, str] | None = None) -> Tree:
+    """Read every rule file and SLO spec under `root` (tests are read by sre.rules.unittests).
+
+    `slo_severity` maps the SLO alerts' kinds (page, ticket) to the severity label values they
+    carry (config alerts.slo_severity; default: the same names).
+    """
+    from sre.rules.slo_formats import load_slo_dir
 
     root = Path(root)
     tree = Tree(root=root)
@@ -212,16 +216,9 @@ def load_tree(root: str | Path) -> Tree:
         tree.files.append(RuleFile(rel, out_name(rel), groups))
     slo_dir = root / "slos"
     if slo_dir.is_dir():
-        for path in sorted(p for p in slo_dir.rglob("*") if p.suffix in RULE_SUFFIXES and p.is_file()):
-            rel = path.relative_to(root).as_posix()
-            shown = display_path(path)
-            data = read_yaml(path, shown, tree.findings)
-            if data is None:
-                continue
-            rule_file, specs = load_slo_file(data, rel, shown, tree.findings)
-            if rule_file is not None:
-                tree.files.append(rule_file)
-                tree.slo_specs.extend(specs)
+        files, specs = load_slo_dir(root, slo_dir, tree.findings, severity=slo_severity)
+        tree.files.extend(files)
+        tree.slo_specs.extend(specs)
     names = [f.out_name for f in tree.files]
     for f in tree.files:
         if names.count(f.out_name) > 1:

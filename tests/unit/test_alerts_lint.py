@@ -63,15 +63,15 @@ def test_the_shipped_tree_is_clean() -> None:
     assert report.counts["runbooks"] == report.counts["alerts"]
 
 
-def test_cli_names_file_group_rule_and_promtool_message(tmp_path: Path) -> None:
+def test_cli_names_file_group_rule_and_where_the_syntax_error_is(tmp_path: Path) -> None:
     root = tree_with("promql_error", tmp_path)
     proc = sre("alerts", "lint", "--alerts-dir", str(root / "alerts"), "--runbooks-dir", str(root / "runbooks"),
                "--output", "json")
     assert proc.returncode == 1, proc.stderr
     (finding,) = json.loads(proc.stdout)["findings"]
     assert finding["file"].endswith("alerts/demo.yaml")
-    assert (finding["group"], finding["rule"], finding["check"]) == ("demo", "job:demo_errors:rate5m", "promtool")
-    assert "unclosed left parenthesis" in finding["message"]
+    assert (finding["group"], finding["rule"], finding["check"]) == ("demo", "job:demo_errors:rate5m", "promql")
+    assert "column 44: unclosed left parenthesis" in finding["message"]
     table = sre("alerts", "lint", "--alerts-dir", str(root / "alerts"), "--runbooks-dir", str(root / "runbooks"))
     assert table.returncode == 1
     assert "Traceback" not in table.stderr
