@@ -6,8 +6,10 @@
 Everything that talks to Kubernetes (PrometheusRule provisioning, remediation actions, drills)
 builds its API objects on that client, so credentials are handled once.
 
-Errors become `UnreachableError` (exit 2) with the API's own reason; `KubeApiError` carries the
-HTTP status for callers that handle 404 or 409 themselves.
+Errors become `UnreachableError` (exit 2) with the API's own reason (RBAC's 403 Status names
+the user, verb, resource and namespace: `KubeForbidden`); `KubeApiError` carries the HTTP status,
+reason and details for callers that handle 404, 409 or 422 themselves (`not_served` tells a
+resource the server does not serve, such as a CRD not installed, from an object that is missing).
 """
 
 from __future__ import annotations
@@ -31,10 +33,25 @@ class KubeApiError(SreError):
 
     exit_code = 1
 
-    def __init__(self, message: str, status: int | None = None, reason: str | None = None) -> None:
+    def __init__(self, message: str, status: int | None = None, reason: str | None = None,
+                 details: dict[str, Any] | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.reason = reason
+        self.details = details or {}
+
+    @property
+    def not_served(self) -> bool:
+        """404 for the resource itself (no name in the details): the API server does not serve it."""
+        return self.status == 404 and not self.details.get("name")
+
+
+class KubeForbidden(UnreachableError):
+    """403 from RBAC: the account may not do this (exit 2: its Role needs the verb)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, hint="the ServiceAccount's Role needs this verb (deploy/helm/sre: rbac.yaml)")
+        self.status = 403
 
 
 def regions(cfg: SreConfig) -> list[str | None]:
@@ -95,16 +112,18 @@ def errors(what: str, api: ApiClient | None = None) -> Iterator[None]:
     try:
         yield
     except ApiException as exc:
-        reason, message = _status_reason(exc)
-        if exc.status in (401, 403):
+        reason, message, details = _status_reason(exc)
+        if exc.status == 403:
+            raise KubeForbidden(f"Kubernetes API{where} refused {what}: 403 {message}") from None
+        if exc.status == 401:
             raise UnreachableError(f"Kubernetes API{where} refused {what}: {exc.status} {message}") from None
-        raise KubeApiError(f"{what}: {exc.status} {message}", exc.status, reason) from None
+        raise KubeApiError(f"{what}: {exc.status} {message}", exc.status, reason, details) from None
     except HTTPError as exc:
         raise UnreachableError(f"Kubernetes API{where} is unreachable ({what}): {exc}") from None
 
 
-def _status_reason(exc: Any) -> tuple[str | None, str]:
-    """(reason, message) from a Status body, or the HTTP reason phrase."""
+def _status_reason(exc: Any) -> tuple[str | None, str, dict[str, Any]]:
+    """(reason, message, details) from a Status body, or the HTTP reason phrase."""
     import json
 
     try:
@@ -112,5 +131,6 @@ def _status_reason(exc: Any) -> tuple[str | None, str]:
     except (TypeError, ValueError):
         body = {}
     if isinstance(body, dict) and body.get("kind") == "Status":
-        return body.get("reason"), str(body.get("message") or exc.reason)
-    return None, str(exc.reason or "")
+        details: dict[str, Any] = body["details"] if isinstance(body.get("details"), dict) else {}
+        return body.get("reason"), str(body.get("message") or exc.reason), details
+    return None, str(exc.reason or ""), {}

@@ -281,11 +281,16 @@ def apply(
     def render_results(c: Any) -> None:
         for r in results:
             confirmed = f", {r.confirmed_groups} groups confirmed loaded" if r.confirmed_groups else ""
+            for name, error in r.failed:  # whole lines, so the server's reason is never cut
+                c.print(f"[red]failed[/] {name}: {error}")
+            failed = f", {len(r.failed)} failed" if r.failed else ""
             c.print(f"[green]applied[/] {r.target}: {len(r.written)} written, {len(r.deleted)} deleted"
-                    f"{confirmed} in {r.seconds:.2f}s")
+                    f"{failed}{confirmed} in {r.seconds:.2f}s")
 
     from sre.annotate import annotate_apply  # here, not at the top: CLI start-up time
 
     annotate_apply(cfg, "alerts", sum(len(r.written) + len(r.deleted) for r in results),
                    ", ".join(f"{r.target}: {len(r.written)} written, {len(r.deleted)} deleted" for r in results), started)
     emit(output, {"results": [r.to_dict() for r in results]}, render_results)
+    if any(r.failed for r in results):
+        raise typer.Exit(1)

@@ -478,6 +478,7 @@ class ApplyReport:
     refused: list[Change] = field(default_factory=list)
     verified: list[CheckResult] = field(default_factory=list)
     requests: int = 0
+    failed: int = 0  # of the refused: by the server, or not attempted because of such a refusal
 
     @property
     def ok(self) -> bool:
@@ -553,6 +554,7 @@ def apply(p: Plan, adapter: ElasticsearchAdapter) -> ApplyReport:
 
 
 def _refuse(report: ApplyReport, change: Change, why: str) -> None:
+    report.failed += 1
     report.refused.append(Change(change.kind, change.name, change.action, change.diff, change.desired, change.live,
                                  reason=REFUSED + why))
     log.warning("%s %s %s refused: %s", change.action.value, change.kind, change.name, why,
@@ -652,7 +654,9 @@ def run_job(ctx: JobContext) -> JobOutcome:
         LAST_APPLY.set(time.time())
         summary.update(report.to_dict())
         summary["requests"] = adapter.requests
-        status = worst([r.status for r in report.verified] + (["warn"] if report.refused else []))
+        # A delete the plan refused waits for a person (warn); a refusal by the server is a failure.
+        status = worst([r.status for r in report.verified] + (["warn"] if report.refused else [])
+                       + (["fail"] if report.failed else []))
         return JobOutcome(status=status, summary=summary, results=report.verified)
     finally:
         adapter.close()

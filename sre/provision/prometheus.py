@@ -15,7 +15,10 @@ KiB), created and updated by server-side apply with field manager `sre`, listed 
 the objects carrying that label. `spec.groups` is a list-map keyed by `name` in the Operator's
 CRD, so server-side apply keeps groups another field manager applied to the same object: the
 plan compares only the groups sre's field manager owns (read from `managedFields`) and names the
-others and their manager; apply leaves them alone.
+others and their manager; apply leaves them alone. A cluster without the Operator's CRD is a clear
+configuration error; each object the API server refuses (a namespace that does not exist, the
+CRD's schema, RBAC) or stores without fields its schema prunes (which would drift on every plan)
+is that object's failure, and the rest applies.
 """
 
 from __future__ import annotations
@@ -215,10 +218,12 @@ class ApplyResult:
     deleted: list[str] = field(default_factory=list)
     confirmed_groups: int = 0
     seconds: float = 0.0
+    failed: list[tuple[str, str]] = field(default_factory=list)  # (object, why)
 
     def to_dict(self) -> dict[str, Any]:
         return {"target": self.target, "written": self.written, "deleted": self.deleted,
-                "confirmed_groups": self.confirmed_groups, "seconds": round(self.seconds, 3)}
+                "confirmed_groups": self.confirmed_groups, "seconds": round(self.seconds, 3),
+                "failed": [{"name": n, "error": e} for n, e in self.failed]}
 
 
 def apply_rules_dir(plan: Plan, desired: list[RenderedFile], rules_dir: Path, prometheus: PrometheusClient, *,
@@ -342,12 +347,19 @@ def plan_kubernetes(objects: list[dict[str, Any]], api: ApiClient, namespace: st
                     target: str | None = None) -> Plan:
     from kubernetes.client import CustomObjectsApi
 
-    from sre.adapters.kubernetes import describe, errors
+    from sre.adapters.kubernetes import KubeApiError, describe, errors
 
     plan = Plan(target=target or f"kubernetes {describe(api)} namespace {namespace}")
-    with errors("list PrometheusRules", api):
-        listing: Any = CustomObjectsApi(api).list_namespaced_custom_object(
-            CRD_GROUP, CRD_VERSION, namespace, CRD_PLURAL, label_selector=_selector())
+    try:
+        with errors("list PrometheusRules", api):
+            listing: Any = CustomObjectsApi(api).list_namespaced_custom_object(
+                CRD_GROUP, CRD_VERSION, namespace, CRD_PLURAL, label_selector=_selector())
+    except KubeApiError as exc:
+        if exc.not_served:
+            raise UsageError(f"the Kubernetes API at {describe(api)} does not serve {CRD_PLURAL}.{CRD_GROUP}/"
+                             f"{CRD_VERSION}: the Prometheus Operator's CRDs are not installed",
+                             hint="install the Prometheus Operator (or its CRDs), or use --target rules-dir") from None
+        raise
     plan.requests += 1
     live = {item["metadata"]["name"]: item for item in listing.get("items", [])
             if (item.get("metadata", {}).get("labels") or {}).get(MANAGED_LABEL) == MANAGED_VALUE}
@@ -390,28 +402,76 @@ def _labels_match(live: dict[str, Any], desired: dict[str, Any]) -> bool:
 def apply_kubernetes(plan: Plan, api: ApiClient, namespace: str) -> ApplyResult:
     from kubernetes.client import CustomObjectsApi
 
-    from sre.adapters.kubernetes import APPLY_PATCH, errors
+    from sre.adapters.kubernetes import APPLY_PATCH, KubeApiError, KubeForbidden, errors
 
     t0 = time.monotonic()
     result = ApplyResult(target=plan.target)
     crd = CustomObjectsApi(api)
     for ch in plan.of(Action.create, Action.update, Action.drift):
         obj = ch.desired
-        with errors(f"apply PrometheusRule {namespace}/{ch.name}", api):
-            crd.patch_namespaced_custom_object(CRD_GROUP, CRD_VERSION, namespace, CRD_PLURAL, ch.name, obj,
-                                               field_manager=FIELD_MANAGER, force=True, _content_type=APPLY_PATCH)
-        plan.requests += 1
+        try:
+            with errors(f"apply PrometheusRule {namespace}/{ch.name}", api):
+                stored: Any = crd.patch_namespaced_custom_object(
+                    CRD_GROUP, CRD_VERSION, namespace, CRD_PLURAL, ch.name, obj, field_manager=FIELD_MANAGER,
+                    force=True, _content_type=APPLY_PATCH)
+                if stored is None:  # the client returns no body for 201 Created: read what was stored
+                    plan.requests += 1
+                    stored = crd.get_namespaced_custom_object(CRD_GROUP, CRD_VERSION, namespace, CRD_PLURAL, ch.name)
+        except (KubeApiError, KubeForbidden) as exc:
+            result.failed.append((ch.name, _explain(exc, namespace)))
+            continue
+        finally:
+            plan.requests += 1
+        pruned = dropped_fields(obj["spec"], (stored or {}).get("spec") or {}, "spec")
+        if pruned:
+            result.failed.append((ch.name, (
+                f"the API server dropped field(s) its PrometheusRule schema does not know: {', '.join(pruned[:5])}; "
+                "they would show as drift on every plan (is the Operator's CRD older than these fields?)")))
+            continue
         result.written.append(ch.name)
     for ch in plan.of(Action.delete):
         labels = ((ch.live or {}).get("metadata") or {}).get("labels") or {}
         if labels.get(MANAGED_LABEL) != MANAGED_VALUE:  # never prune what another owner made
             continue
-        with errors(f"delete PrometheusRule {namespace}/{ch.name}", api):
-            crd.delete_namespaced_custom_object(CRD_GROUP, CRD_VERSION, namespace, CRD_PLURAL, ch.name)
-        plan.requests += 1
+        try:
+            with errors(f"delete PrometheusRule {namespace}/{ch.name}", api):
+                crd.delete_namespaced_custom_object(CRD_GROUP, CRD_VERSION, namespace, CRD_PLURAL, ch.name)
+        except (KubeApiError, KubeForbidden) as exc:
+            result.failed.append((ch.name, _explain(exc, namespace)))
+            continue
+        finally:
+            plan.requests += 1
         result.deleted.append(ch.name)
     result.seconds = time.monotonic() - t0
     return result
+
+
+def _explain(exc: Exception, namespace: str) -> str:
+    details = getattr(exc, "details", {}) or {}
+    if getattr(exc, "status", None) == 404 and details.get("kind") == "namespaces":
+        return (f"namespace {namespace} does not exist: create it, or set alerts.prometheusrule_namespace "
+                f"({exc})")
+    return str(exc)
+
+
+def dropped_fields(sent: Any, stored: Any, path: str) -> list[str]:
+    """Paths present in what was sent and missing from what the server stored (pruned by its schema)."""
+    if isinstance(sent, dict) and isinstance(stored, dict):
+        out: list[str] = []
+        for key, value in sent.items():
+            if key not in stored:
+                out.append(f"{path}.{key}")
+            else:
+                out += dropped_fields(value, stored[key], f"{path}.{key}")
+        return out
+    if isinstance(sent, list) and isinstance(stored, list):
+        if sent and all(isinstance(x, dict) and "name" in x for x in sent):  # a list-map: match items by name
+            by_name = {x.get("name"): x for x in stored if isinstance(x, dict)}
+            return [p for x in sent for p in dropped_fields(x, by_name.get(x["name"], {}),
+                                                            f"{path}[name={x['name']}]")]
+        return [p for i, (a, b) in enumerate(zip(sent, stored, strict=False))
+                for p in dropped_fields(a, b, f"{path}[{i}]")]
+    return []
 
 
 # ---------------------------------------------------------------- the desired state, and `sre up`

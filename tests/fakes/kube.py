@@ -27,6 +27,22 @@ at once (status follows spec: replicas ready and available, observedGeneration),
 `settle_deployments` is off. With a token set, requests without `Authorization: Bearer
 <token>` get 401. Faults can be queued (`fail_next`). Every request is recorded (method, path,
 query, headers, JSON body) for tests to assert on.
+
+Versions modelled: the API of Kubernetes 1.29 (`GET /version`), whose rules here hold from 1.22
+to 1.31; the Prometheus Operator's `monitoring.coreos.com/v1` CRDs (0.6x-0.8x). The server's
+refusals, each citing the upstream file it follows (`kubernetes/kubernetes` paths, shortened):
+- `DeleteOptions.preconditions` (uid, resourceVersion): 409 Conflict when the object changed;
+- a JSON patch whose body is not an array: 400;
+- a resource nobody serves (a CRD not installed, `crds=`) and a create in a namespace that does
+  not exist: 404 NotFound (namespaces exist when created, seeded with `namespaces=` or `put`,
+  or built in: default, kube-system, kube-public, kube-node-lease);
+- PrometheusRule objects validated against the CRD's structural schema (422 Invalid) and
+  unknown fields pruned from what is stored;
+- the scale subresource omits `spec.replicas` when it is 0 (`omitempty`);
+- RBAC (`deny`): 403 Forbidden as a `Status` naming user, verb, resource and namespace.
+
+Not modelled: watch, admission webhooks, garbage collection and finalizers, controllers beyond
+settling Deployments, field selectors beyond dotted paths, the discovery endpoints.
 """
 
 from __future__ import annotations
@@ -37,6 +53,7 @@ import re
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler
@@ -275,6 +292,67 @@ def json_patch(doc: Any, ops: list[dict[str, Any]]) -> Any:
     return doc
 
 
+OPERATOR_CRDS = frozenset({("monitoring.coreos.com", "prometheusrules"), ("monitoring.coreos.com", "servicemonitors"),
+                           ("monitoring.coreos.com", "podmonitors")})
+BUILTIN_NAMESPACES = frozenset({"default", "kube-system", "kube-public", "kube-node-lease"})
+
+# The structural schema of PrometheusRule.spec (prometheus-operator pkg/apis/monitoring/v1/
+# prometheusrule_types.go and the CRD generated from it): required fields, types, the duration
+# pattern. Fields it does not list are pruned by the API server (apiextensions structural pruning).
+_DURATION = r"^(0|(([0-9]+)y)?(([0-9]+)w)?(([0-9]+)d)?(([0-9]+)h)?(([0-9]+)m)?(([0-9]+)s)?(([0-9]+)ms)?)$"
+_STR_MAP = {"type": "object", "additionalProperties": {"type": "string"}}
+_RULE_SCHEMA = {"type": "object", "required": ["expr"], "properties": {
+    "record": {"type": "string"}, "alert": {"type": "string"}, "expr": {"type": "int-or-string"},
+    "for": {"type": "string", "pattern": _DURATION}, "keep_firing_for": {"type": "string", "pattern": _DURATION},
+    "labels": _STR_MAP, "annotations": _STR_MAP}}
+_GROUP_SCHEMA = {"type": "object", "required": ["name"], "properties": {
+    "name": {"type": "string", "minLength": 1}, "interval": {"type": "string", "pattern": _DURATION},
+    "query_offset": {"type": "string", "pattern": _DURATION}, "limit": {"type": "integer"},
+    "partial_response_strategy": {"type": "string"}, "labels": _STR_MAP,
+    "rules": {"type": "array", "items": _RULE_SCHEMA}}}
+SCHEMAS: dict[tuple[str, str], dict[str, Any]] = {
+    ("monitoring.coreos.com", "prometheusrules"): {"type": "object", "properties": {
+        "groups": {"type": "array", "items": _GROUP_SCHEMA}}},
+}
+_JSON_TYPES = {"string": str, "integer": int, "object": dict, "array": list, "boolean": bool}
+
+
+def _type_name(value: Any) -> str:
+    return {str: "string", int: "integer", float: "number", bool: "boolean", dict: "object", list: "array"}.get(
+        type(value), "null")
+
+
+def _check(value: Any, schema: dict[str, Any], path: str, errors: list[tuple[str, str]]) -> Any:
+    """Validate `value` against a structural schema; return it with unknown fields pruned."""
+    kind = schema.get("type")
+    if kind == "int-or-string":
+        ok = isinstance(value, str | int) and not isinstance(value, bool)
+    else:
+        ok = isinstance(value, _JSON_TYPES[kind]) and not (kind == "integer" and isinstance(value, bool))
+    if not ok:
+        errors.append((path, f'Invalid value: "{_type_name(value)}": {path} in body must be of type '
+                             f'{"string" if kind == "int-or-string" else kind}: "{_type_name(value)}"'))
+        return value
+    if kind == "string":
+        if len(value) < schema.get("minLength", 0):
+            errors.append((path, f"Invalid value: {json.dumps(value)}: {path} in body should be at least "
+                                 f"{schema['minLength']} chars long"))
+        if "pattern" in schema and not re.match(schema["pattern"], value):
+            errors.append((path, f"Invalid value: {json.dumps(value)}: {path} in body should match "
+                                 f"'{schema['pattern']}'"))
+    if kind == "array":
+        return [_check(item, schema["items"], f"{path}[{i}]", errors) for i, item in enumerate(value)]
+    if kind == "object":
+        for req in schema.get("required", []):
+            if req not in value:
+                errors.append((f"{path}.{req}", "Required value"))
+        if "additionalProperties" in schema:
+            return {k: _check(v, schema["additionalProperties"], f"{path}.{k}", errors) for k, v in value.items()}
+        props = schema.get("properties", {})
+        return {k: _check(v, props[k], f"{path}.{k}", errors) for k, v in value.items() if k in props}
+    return value
+
+
 _SERVER_META = ("uid", "resourceVersion", "creationTimestamp", "generation", "managedFields", "deletionTimestamp")
 
 # Lists that server-side apply merges item by item (`x-kubernetes-list-type: map`), by resource and
@@ -394,9 +472,17 @@ def fields_v1(paths: set[Path]) -> dict[str, Any]:
 class FakeKube(LoopbackServer):
     """An in-memory Kubernetes API server: `with FakeKube() as kube: ... kube.url ...`."""
 
-    def __init__(self, token: str | None = None, *, settle_deployments: bool = True) -> None:
+    def __init__(self, token: str | None = None, *, settle_deployments: bool = True,
+                 crds: set[tuple[str, str]] | None = None, namespaces: set[str] | None = None,
+                 user: str = "system:serviceaccount:sre:sre") -> None:
         self.token = token
         self.settle_deployments = settle_deployments
+        # (group, plural) of the custom resources whose CRD is installed.
+        self.crds = set(crds if crds is not None else OPERATOR_CRDS)
+        self.namespaces: set[str] = set(BUILTIN_NAMESPACES) | set(namespaces or ())
+        self.user = user
+        self.denied: set[tuple[str, str, str, str]] = set()  # (verb, group, plural or plural/sub, namespace or "*")
+        self._hooks: list[tuple[str, re.Pattern[str], Callable[[FakeKube], None]]] = []
         self.objects: dict[Key, dict[str, Any]] = {}
         self.owners: dict[Key, dict[str, set[tuple[str, ...]]]] = {}  # key -> manager -> applied fields
         self.requests: list[Recorded] = []
@@ -434,12 +520,33 @@ class FakeKube(LoopbackServer):
             return [r for r in self.requests
                     if (method is None or r.method == method.upper()) and pat.search(r.path)]
 
+    def before_next(self, method: str, path_regex: str, fn: Callable[[FakeKube], None]) -> None:
+        """Run `fn(fake)` once, just before the next matching request is handled (a change by someone else)."""
+        with self._lock:
+            self._hooks.append((method.upper(), re.compile(path_regex), fn))
+
+    def _run_hooks(self, method: str, path: str) -> None:
+        with self._lock:
+            due = [h for h in self._hooks if h[0] == method and h[1].search(path)]
+            for hook in due:
+                self._hooks.remove(hook)
+                hook[2](self)
+
+    def deny(self, verb: str, plural: str, namespace: str = "*", group: str = "") -> None:
+        """RBAC: this fake's user may not `verb` (get, list, create, update, patch, delete) `plural`."""
+        with self._lock:
+            self.denied.add((verb, group, plural, namespace))
+
     def put(self, obj: dict[str, Any], plural: str | None = None) -> dict[str, Any]:
         """Store `obj` as if created through the API (metadata filled in); returns the stored copy."""
         group, _, version = obj["apiVersion"].rpartition("/")
         plural = plural or PLURALS.get(obj["kind"]) or obj["kind"].lower() + "s"
         ns = "" if plural in CLUSTER_SCOPED else obj["metadata"].get("namespace", "default")
         with self._lock:
+            if ns:
+                self.namespaces.add(ns)
+            if plural == "namespaces":
+                self.namespaces.add(obj["metadata"]["name"])
             stored = self._create_object((group, version, ns, plural, obj["metadata"]["name"]), copy.deepcopy(obj),
                                          manager="test")
         return copy.deepcopy(stored)
@@ -531,6 +638,10 @@ class FakeKube(LoopbackServer):
         d = m.groupdict()
         group, version, ns, plural = d.get("group") or "", d["version"], d["ns"] or "", d["plural"]
         name, sub = d.get("name"), d.get("sub")
+        # apiextensions-apiserver: a group/resource without an installed CRD is not served at all.
+        if group not in BUILTIN_GROUPS and (group, plural) not in self.crds:
+            raise ApiError(404, "NotFound", "the server could not find the requested resource")
+        self._authorize(method, group, ns, plural, name, sub, query)
         if "watch" in query and query["watch"][0] in ("true", "1"):
             raise ApiError(400, "BadRequest", "watch is not supported by this fake")
         ctype = headers.get("content-type", "").split(";")[0].strip()
@@ -562,8 +673,36 @@ class FakeKube(LoopbackServer):
             if method == "PATCH":
                 return self._patch(key, ctype, body, query)
             if method == "DELETE":
-                return self._delete(key)
+                return self._delete(key, body)
         raise ApiError(405, "MethodNotAllowed", f"{method} is not allowed")
+
+    def _authorize(self, method: str, group: str, ns: str, plural: str, name: str | None, sub: str | None,
+                   query: dict[str, list[str]]) -> None:
+        """plugin/pkg/auth/authorizer/rbac: a denied request is 403 Forbidden with this message shape."""
+        if not self.denied:
+            return
+        verb = {"GET": "get" if name else "list", "POST": "create", "PUT": "update", "PATCH": "patch",
+                "DELETE": "delete"}.get(method, method.lower())
+        if method == "POST" and sub is not None:
+            verb = "create"
+        resource = f"{plural}/{sub}" if sub else plural
+        if not any((verb, group, resource, scope) in self.denied for scope in (ns or "", "*")):
+            return
+        what = f"{resource}.{group}" if group else resource
+        subject = f'{what} "{name}"' if name else what
+        where = f' in the namespace "{ns}"' if ns else " at the cluster scope"
+        raise ApiError(403, "Forbidden", f'{subject} is forbidden: User "{self.user}" cannot {verb} resource '
+                                         f'"{resource}" in API group "{group}"{where}',
+                       {"name": name or "", "group": group, "kind": plural})
+
+    def _namespace_exists(self, ns: str) -> bool:
+        return ns in self.namespaces or ("", "v1", "", "namespaces", ns) in self.objects
+
+    def _require_namespace(self, ns: str) -> None:
+        # staging/src/k8s.io/apiserver/pkg/admission/plugin/namespace/lifecycle: no creates in a
+        # namespace that does not exist.
+        if ns and not self._namespace_exists(ns):
+            raise ApiError(404, "NotFound", f'namespaces "{ns}" not found', {"name": ns, "kind": "namespaces"})
 
     def _list(self, group: str, version: str, ns: str, plural: str, query: dict[str, list[str]]) -> dict[str, Any]:
         label_sel = (query.get("labelSelector") or [""])[0]
@@ -589,12 +728,15 @@ class FakeKube(LoopbackServer):
         if not isinstance(body, dict) or not (body.get("metadata") or {}).get("name"):
             raise ApiError(422, "Invalid", f"{kind_of(plural)} is invalid: metadata.name: Required value: name is required")
         key: Key = (group, version, ns, plural, body["metadata"]["name"])
+        self._require_namespace(ns)
         if key in self.objects:
             resource = f"{plural}.{group}" if group else plural
             raise ApiError(409, "AlreadyExists", f'{resource} "{key[4]}" already exists',
                            {"name": key[4], "kind": plural, **({"group": group} if group else {})})
         manager = (query.get("fieldManager") or ["unknown"])[0]
-        return 201, copy.deepcopy(self._create_object(key, copy.deepcopy(body), manager=manager))
+        if plural == "namespaces":
+            self.namespaces.add(key[4])
+        return 201, copy.deepcopy(self._create_object(key, self._validated(key, copy.deepcopy(body)), manager=manager))
 
     def _replace(self, key: Key, body: Any) -> tuple[int, Any]:
         cur = self.objects.get(key)
@@ -605,7 +747,7 @@ class FakeKube(LoopbackServer):
             raise ApiError(409, "Conflict", f'Operation cannot be fulfilled on {key[3]} "{key[4]}": the object has '
                                             "been modified; please apply your changes to the latest version and try "
                                             "again", {"name": key[4], "kind": key[3]})
-        return 200, copy.deepcopy(self._store(key, cur, copy.deepcopy(body)))
+        return 200, copy.deepcopy(self._store(key, cur, self._validated(key, copy.deepcopy(body))))
 
     def _patch(self, key: Key, ctype: str, body: Any, query: dict[str, list[str]]) -> tuple[int, Any]:
         if ctype == APPLY:
@@ -621,10 +763,14 @@ class FakeKube(LoopbackServer):
                                                             "resources")
             after = strategic_merge(cur, body)
         elif ctype == JSON_PATCH:
-            after = json_patch(cur, body if isinstance(body, list) else [])
+            # staging/src/k8s.io/apiserver/pkg/endpoints/handlers/patch.go: the body must decode as
+            # a jsonpatch.Patch (an array of operations).
+            if not isinstance(body, list):
+                raise ApiError(400, "BadRequest", "json: cannot unmarshal object into Go value of type jsonpatch.Patch")
+            after = json_patch(cur, body)
         else:
             raise ApiError(415, "UnsupportedMediaType", f"the body of the request was in an unknown format ({ctype})")
-        return 200, copy.deepcopy(self._store(key, cur, after))
+        return 200, copy.deepcopy(self._store(key, cur, self._validated(key, after)))
 
     def _apply(self, key: Key, body: Any, query: dict[str, list[str]]) -> tuple[int, Any]:
         manager = (query.get("fieldManager") or [""])[0]
@@ -636,7 +782,10 @@ class FakeKube(LoopbackServer):
         force = (query.get("force") or ["false"])[0] in ("true", "True", "1")
         cur = self.objects.get(key)
         if cur is None:
-            return 201, copy.deepcopy(self._create_object(key, copy.deepcopy(body), manager=manager, applied=True))
+            self._require_namespace(key[2])
+            body = self._validated(key, copy.deepcopy(body))
+            return 201, copy.deepcopy(self._create_object(key, body, manager=manager, applied=True))
+        body = self._validated(key, copy.deepcopy(body))
         applied = _leaves(body, list_maps=LIST_MAPS.get((key[0], key[3])))
         owners = self.owners.setdefault(key, {})
         conflicts = []
@@ -675,10 +824,20 @@ class FakeKube(LoopbackServer):
         owners[manager] = set(applied)
         return 200, copy.deepcopy(self._store(key, cur, after))
 
-    def _delete(self, key: Key) -> tuple[int, Any]:
-        cur = self.objects.pop(key, None)
+    def _delete(self, key: Key, body: Any = None) -> tuple[int, Any]:
+        cur = self.objects.get(key)
         if cur is None:
             raise self._not_found(key)
+        # staging/src/k8s.io/apiserver/pkg/storage/interfaces.go Preconditions.Check: a delete
+        # whose preconditions no longer hold is a 409 Conflict.
+        pre = (body or {}).get("preconditions") or {} if isinstance(body, dict) else {}
+        meta = cur["metadata"]
+        for field_, label in (("uid", "UID"), ("resourceVersion", "ResourceVersion")):
+            if pre.get(field_) and pre[field_] != meta.get(field_):
+                raise ApiError(409, "Conflict", f'Operation cannot be fulfilled on {key[3]} "{key[4]}": Precondition '
+                                                f"failed: {label} in precondition: {pre[field_]}, {label} in object "
+                                                f"meta: {meta.get(field_)}", {"name": key[4], "kind": key[3]})
+        del self.objects[key]
         self.owners.pop(key, None)
         if key[3] in RETURNS_OBJECT_ON_DELETE:
             return 200, copy.deepcopy(cur)
@@ -704,6 +863,21 @@ class FakeKube(LoopbackServer):
             raise ApiError(405, "MethodNotAllowed", f"{method} is not allowed on scale")
         return 200, self._scale_view(cur)
 
+    def _validated(self, key: Key, obj: dict[str, Any]) -> dict[str, Any]:
+        """A custom resource checked against its CRD's structural schema, unknown fields pruned."""
+        schema = SCHEMAS.get((key[0], key[3]))
+        if schema is None or not isinstance(obj.get("spec"), dict):
+            return obj
+        errors: list[tuple[str, str]] = []
+        obj["spec"] = _check(obj["spec"], schema, "spec", errors)
+        if errors:
+            kind = f"{kind_of(key[3])}.{key[0]}"
+            raise ApiError(422, "Invalid", f'{kind} "{key[4]}" is invalid: '
+                                           + ", ".join(f"{f}: {m}" for f, m in errors),
+                           {"name": key[4], "group": key[0], "kind": kind_of(key[3]),
+                            "causes": [{"reason": "FieldValueInvalid", "message": m, "field": f} for f, m in errors]})
+        return obj
+
     @staticmethod
     def _scale_view(dep: dict[str, Any]) -> dict[str, Any]:
         meta = dep["metadata"]
@@ -711,7 +885,8 @@ class FakeKube(LoopbackServer):
         return {"kind": "Scale", "apiVersion": "autoscaling/v1",
                 "metadata": {k: meta[k] for k in ("name", "namespace", "uid", "resourceVersion", "creationTimestamp")
                              if k in meta},
-                "spec": {"replicas": (dep.get("spec") or {}).get("replicas", 1)},
+                # autoscaling/v1 ScaleSpec: `replicas,omitempty`, so 0 is left out of the body.
+                "spec": {k: v for k, v in {"replicas": (dep.get("spec") or {}).get("replicas", 1)}.items() if v},
                 "status": {"replicas": (dep.get("status") or {}).get("replicas", 0),
                            "selector": ",".join(f"{k}={v}" for k, v in sorted(labels.items()))}}
 
@@ -777,6 +952,7 @@ class _Handler(BaseHTTPRequestHandler):
             status, payload = fault.status, ApiError(fault.status, fault.reason, fault.message).body()
         else:
             try:
+                fake._run_hooks(method, path)
                 status, payload = fake.handle(method, path, query, headers, body)
             except ApiError as exc:
                 status, payload = exc.status, exc.body()

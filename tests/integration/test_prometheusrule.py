@@ -24,7 +24,7 @@ TOKEN = "fake-kube-token"
 
 @pytest.fixture
 def kube() -> Iterator[FakeKube]:
-    with FakeKube(token=TOKEN) as fake:
+    with FakeKube(token=TOKEN, namespaces={NS}) as fake:
         yield fake
 
 

@@ -12,7 +12,7 @@ from tests.fakes.kube import FakeKube, label_selector_matches
 
 @pytest.fixture
 def kube() -> Iterator[FakeKube]:
-    with FakeKube(token="t0ken") as fake:
+    with FakeKube(token="t0ken", namespaces={"messaging", "monitoring"}) as fake:
         yield fake
 
 
@@ -134,3 +134,117 @@ def test_injected_faults_and_label_selectors(kube: FakeKube, api: Any) -> None:
     assert label_selector_matches("app=api,tier!=db,!legacy", {"app": "api", "tier": "web"})
     assert not label_selector_matches("app notin (api)", {"app": "api"})
     assert label_selector_matches("app notin (api)", {"tier": "web"})
+
+
+def _rule(name: str, spec: dict[str, Any]) -> dict[str, Any]:
+    return {"apiVersion": "monitoring.coreos.com/v1", "kind": "PrometheusRule",
+            "metadata": {"name": name, "namespace": "monitoring"}, "spec": spec}
+
+
+def test_a_delete_precondition_on_uid_is_enforced(kube: FakeKube, api: Any) -> None:
+    from kubernetes.client import CoreV1Api, V1DeleteOptions, V1Preconditions
+    from kubernetes.client.exceptions import ApiException
+
+    old_uid = kube.put(_pod("gw-1", "gw"))["metadata"]["uid"]
+    del kube.objects[("", "v1", "messaging", "pods", "gw-1")]
+    new_uid = kube.put(_pod("gw-1", "gw"))["metadata"]["uid"]  # replaced: same name, new uid
+    core = CoreV1Api(api)
+    with pytest.raises(ApiException) as exc:
+        core.delete_namespaced_pod("gw-1", "messaging", body=V1DeleteOptions(preconditions=V1Preconditions(uid=old_uid)))
+    assert exc.value.status == 409
+    assert f"Precondition failed: UID in precondition: {old_uid}, UID in object meta: {new_uid}" in exc.value.body
+    assert kube.get("", "v1", "messaging", "pods", "gw-1") is not None
+    core.delete_namespaced_pod("gw-1", "messaging", body=V1DeleteOptions(preconditions=V1Preconditions(uid=new_uid)))
+    assert kube.get("", "v1", "messaging", "pods", "gw-1") is None
+
+
+def test_a_json_patch_must_be_an_array(kube: FakeKube, api: Any) -> None:
+    from kubernetes.client import AppsV1Api
+
+    kube.put(_deployment("api"))
+    # The client itself turns an object body sent as JSON patch into a strategic merge patch, so
+    # the raw request is sent on the client's own connection pool.
+    apps = AppsV1Api(api)
+    resp = api.rest_client.pool_manager.request(
+        "PATCH", f"{kube.url}/apis/apps/v1/namespaces/messaging/deployments/api", body=b'{"spec": {"replicas": 5}}',
+        headers={"Content-Type": "application/json-patch+json", "Authorization": "Bearer t0ken"})
+    assert resp.status == 400 and b"cannot unmarshal object" in resp.data
+    assert apps.read_namespaced_deployment("api", "messaging").spec.replicas == 2
+    apps.patch_namespaced_deployment("api", "messaging", [{"op": "replace", "path": "/spec/replicas", "value": 5}])
+    assert apps.read_namespaced_deployment("api", "messaging").spec.replicas == 5
+
+
+def test_a_missing_crd_and_a_missing_namespace_are_404(api: Any) -> None:
+    from kubernetes import client
+    from kubernetes.client import CustomObjectsApi
+    from kubernetes.client.exceptions import ApiException
+
+    with FakeKube(crds=set()) as bare:
+        conf = client.Configuration()
+        conf.host = bare.url
+        crd = CustomObjectsApi(client.ApiClient(conf))
+        with pytest.raises(ApiException) as exc:
+            crd.list_namespaced_custom_object("monitoring.coreos.com", "v1", "default", "prometheusrules")
+        assert exc.value.status == 404 and "the server could not find the requested resource" in exc.value.body
+        core = client.CoreV1Api(client.ApiClient(conf))
+        with pytest.raises(ApiException) as exc:
+            core.create_namespaced_config_map("nowhere", {"metadata": {"name": "c"}, "data": {}})
+        assert exc.value.status == 404 and 'namespaces \\"nowhere\\" not found' in exc.value.body
+        assert core.list_namespaced_config_map("nowhere").items == []
+        core.create_namespace({"metadata": {"name": "nowhere"}})
+        core.create_namespaced_config_map("nowhere", {"metadata": {"name": "c"}, "data": {}})
+
+
+def test_prometheusrules_are_validated_and_unknown_fields_pruned(kube: FakeKube, api: Any) -> None:
+    from kubernetes.client import CustomObjectsApi
+    from kubernetes.client.exceptions import ApiException
+
+    crd = CustomObjectsApi(api)
+    args = ("monitoring.coreos.com", "v1", "monitoring", "prometheusrules")
+    bad = _rule("bad", {"groups": [{"name": "g", "rules": [{"alert": "A", "for": "5 minutes"}, {"expr": "up",
+                                                                                               "labels": {"n": 1}}]}]})
+    with pytest.raises(ApiException) as exc:
+        crd.create_namespaced_custom_object(*args, bad)
+    assert exc.value.status == 422
+    assert 'PrometheusRule.monitoring.coreos.com \\"bad\\" is invalid' in exc.value.body
+    for field in ("spec.groups[0].rules[0].expr: Required value", "spec.groups[0].rules[0].for: Invalid value",
+                  "spec.groups[0].rules[1].labels.n: Invalid value"):
+        assert field in exc.value.body
+    extra = _rule("extra", {"groups": [{"name": "g", "owner": "team-a", "rules": [{"record": "r", "expr": "up",
+                                                                                  "comment": "x"}]}], "note": "y"})
+    stored = crd.create_namespaced_custom_object(*args, extra)
+    assert stored["spec"] == {"groups": [{"name": "g", "rules": [{"record": "r", "expr": "up"}]}]}
+    applied = crd.patch_namespaced_custom_object(*args[:3], "prometheusrules", "extra", extra, field_manager="m",
+                                                 _content_type="application/apply-patch+yaml")
+    assert "owner" not in applied["spec"]["groups"][0]
+
+
+def test_scale_omits_zero_replicas(kube: FakeKube, api: Any) -> None:
+    from kubernetes.client import AppsV1Api
+
+    kube.put(_deployment("api", replicas=0))
+    apps = AppsV1Api(api)
+    raw = apps.read_namespaced_deployment_scale("api", "messaging", _preload_content=False)
+    assert '"spec": {}' in raw.data.decode()
+    assert apps.read_namespaced_deployment_scale("api", "messaging").spec.replicas is None
+    apps.patch_namespaced_deployment_scale("api", "messaging", {"spec": {"replicas": 3}})
+    assert apps.read_namespaced_deployment_scale("api", "messaging").spec.replicas == 3
+
+
+def test_rbac_refusals_are_403_status_objects(kube: FakeKube, api: Any) -> None:
+    import json
+
+    from kubernetes.client import CoreV1Api
+    from kubernetes.client.exceptions import ApiException
+
+    kube.put(_pod("gw-1", "gw"))
+    kube.deny("delete", "pods", "messaging")
+    core = CoreV1Api(api)
+    with pytest.raises(ApiException) as exc:
+        core.delete_namespaced_pod("gw-1", "messaging")
+    status = json.loads(exc.value.body)
+    assert exc.value.status == 403 and status["kind"] == "Status" and status["reason"] == "Forbidden"
+    assert status["message"] == ('pods "gw-1" is forbidden: User "system:serviceaccount:sre:sre" cannot delete '
+                                 'resource "pods" in API group "" in the namespace "messaging"')
+    assert status["details"] == {"name": "gw-1", "group": "", "kind": "pods"}
+    assert core.read_namespaced_pod("gw-1", "messaging").metadata.name == "gw-1", "other verbs are allowed"

@@ -157,6 +157,7 @@ class DeletePod(Action):
         def delete(api: ApiClient) -> dict[str, Any]:
             core = CoreV1Api(api)
             from kubernetes.client import V1DeleteOptions, V1ObjectMeta, V1Preconditions
+            from kubernetes.client.exceptions import ApiException
 
             pod = core.read_namespaced_pod(p.pod, p.namespace, _request_timeout=REQUEST_TIMEOUT)
             meta = pod.metadata or V1ObjectMeta()
@@ -164,9 +165,16 @@ class DeletePod(Action):
             if not owners:
                 raise ActionRefused(f"pod {p.namespace}/{p.pod} has no controller owner: deleting it would "
                                     "not bring it back")
-            # The precondition makes the API refuse if the pod was replaced since it was read.
-            core.delete_namespaced_pod(p.pod, p.namespace, body=V1DeleteOptions(preconditions=V1Preconditions(uid=meta.uid)),
-                                       _request_timeout=REQUEST_TIMEOUT)
+            # The precondition makes the API refuse (409) if the pod was replaced since it was read.
+            try:
+                core.delete_namespaced_pod(p.pod, p.namespace,
+                                           body=V1DeleteOptions(preconditions=V1Preconditions(uid=meta.uid)),
+                                           _request_timeout=REQUEST_TIMEOUT)
+            except ApiException as exc:
+                if exc.status != 409:
+                    raise
+                raise ActionRefused(f"pod {p.namespace}/{p.pod} was replaced since it was read (uid {meta.uid} is "
+                                    "gone): not deleted, its replacement is left alone") from None
             return {"owner": f"{owners[0].kind}/{owners[0].name}", "uid": meta.uid}
 
         return _call(f"delete pod {p.namespace}/{p.pod}", ctx, delete)
