@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 
 SIDECAR_SUFFIX = ".sha256"
 MANIFEST = "backup_manifest"
+DEFAULT_TEMPLATES = {"pg_dump": "{stamp}.dump", "basebackup": "{stamp}/", "redis-rdb": "{stamp}.rdb"}
 _SHA256_HEX = re.compile(r"^[0-9a-fA-F]{64}$")
 
 
@@ -75,7 +76,7 @@ class Layout:
         self.prefix = backup.prefix
         self.format = backup.format
         lay = backup.layout
-        template = lay.key_template or ("{stamp}.dump" if backup.format == "pg_dump" else "{stamp}/")
+        template = lay.key_template or DEFAULT_TEMPLATES.get(backup.format, "{stamp}/")
         self.template = template
         self.stamp_format = lay.stamp_format
         self.folder = template.endswith("/")

@@ -27,6 +27,7 @@ from typing import IO, TYPE_CHECKING, Any
 from sre.adapters import s3 as s3a
 from sre.checks.backup_layout import MANIFEST, SIDECAR_SUFFIX, Layout
 from sre.checks.pg_client import child_env, cluster_of, pg_binary, source_node, split_dsn
+from sre.checks.redis_rdb import take_snapshot
 from sre.errors import SreError, UsageError
 from sre.telemetry import get_logger
 
@@ -97,6 +98,11 @@ def take_backup(cfg: SreConfig, backup_name: str, progress: Callable[[int], None
                 s3: S3Client | None = None) -> dict[str, Any]:
     """Take one backup of the set's cluster now; what was written (bucket, key, size, sha256, seconds)."""
     bcfg = backup_config(cfg, backup_name)
+    if bcfg.format == "redis-rdb":
+        return take_snapshot(cfg, backup_name, s3)
+    if bcfg.format == "pgbackrest":
+        raise UsageError(f"backups.{backup_name} is a pgBackRest stanza: pgBackRest takes its backups "
+                         "(pgbackrest backup), sre verifies them")
     s3 = s3 or s3a.client(cfg.aws)
     taken = datetime.now(UTC).replace(microsecond=0)
     layout = Layout(bcfg)

@@ -30,7 +30,7 @@ from prometheus_client import Gauge
 
 from sre.adapters import s3 as s3a
 from sre.adapters.s3 import S3Error
-from sre.checks import pgbackrest
+from sre.checks import pgbackrest, redis_rdb
 from sre.checks import pitr as pitr_check
 from sre.checks.backup_integrity import StreamDigest, integrity_result
 from sre.checks.backup_layout import MANIFEST, Backup, Listing, list_backups, newest_wal, recorded_checksum
@@ -85,7 +85,11 @@ BACKUP_SIZE = Gauge("sre_backup_size_bytes", "Size of the newest backup of each 
 # The exporter convention: a timestamp, so the age is computed by the rule (time() - ...) and
 # keeps growing between runs, instead of an age frozen at the last hourly check.
 LAST_SUCCESS = Gauge("sre_backup_last_success_timestamp_seconds",
-                     "Unix time the newest good backup of each set completed.", ["set"])
+                     "Unix time the newest backup of each set completed.", ["set", "format"])
+MAX_AGE = Gauge("sre_backup_max_age_seconds",
+                "How old the newest backup of each set may be (max_age, default the RPO; 1 h for Redis snapshots).",
+                ["set", "format"])
+FRESHNESS_CHECKS = ("backup.freshness", "backup.snapshot_freshness")
 PITR_LAG = Gauge("sre_backup_pitr_recovered_lag_seconds",
                  "Target time minus the point the last PITR test recovered to.", ["set"])
 WAL_GAP = Gauge("sre_backup_wal_gap",
@@ -195,7 +199,11 @@ def verify(cfg: SreConfig, backup_name: str, restore: bool = True, progress: Pro
     bcfg = backup_config(cfg, backup_name)
     if bcfg.format == "pgbackrest":
         out = pgbackrest.verify_set(cfg, backup_name, restore=restore, target=target, progress=progress)
-        export(out)
+        export(out, fmt=bcfg.format)
+        return out
+    if bcfg.format == "redis-rdb":
+        out = redis_rdb.verify(cfg, backup_name, restore=restore, s3=s3)
+        export(out, fmt=bcfg.format)
         return out
     s3 = s3 or s3a.client(cfg.aws)
     listing = list_backups(s3, bcfg)
@@ -217,7 +225,7 @@ def verify(cfg: SreConfig, backup_name: str, restore: bool = True, progress: Pro
     if (pitr or target is not None) and restore and not (bcfg.format == "basebackup" and bcfg.wal_prefix):
         results.append(CheckResult(pitr_check.CHECK, backup_name, "warn", {"format": bcfg.format},
                                    f"format {bcfg.format} without a WAL archive: no point-in-time recovery to verify"))
-    export(results, listing=listing, backup_name=backup_name)
+    export(results, listing=listing, backup_name=backup_name, fmt=bcfg.format)
     return results
 
 
@@ -447,15 +455,18 @@ def posture(cfg: SreConfig, names: list[str] | None = None, s3: S3Client | None 
     return results
 
 
-def export(results: list[CheckResult], *, listing: Listing | None = None, backup_name: str | None = None) -> None:
+def export(results: list[CheckResult], *, listing: Listing | None = None, backup_name: str | None = None,
+           fmt: str = "") -> None:
     """Set the sre_backup_* gauges from results (and the newest backup's size from a listing)."""
     for r in results:
         label = str(r.observed.get("set", r.target))
         VERIFY_SUCCESS.labels(label, r.check).set(0 if r.status == "fail" else 1)
         if r.check == "backup.freshness" and "age_seconds" in r.observed:
             BACKUP_AGE.labels(label).set(r.observed["age_seconds"])
-        if r.check == "backup.freshness" and r.observed.get("taken_at"):
-            LAST_SUCCESS.labels(label).set(datetime.fromisoformat(r.observed["taken_at"]).timestamp())
+        if r.check in FRESHNESS_CHECKS and r.observed.get("taken_at"):
+            LAST_SUCCESS.labels(label, fmt).set(datetime.fromisoformat(r.observed["taken_at"]).timestamp())
+        if r.check in FRESHNESS_CHECKS and "max_age_seconds" in r.observed:
+            MAX_AGE.labels(label, fmt).set(r.observed["max_age_seconds"])
         if r.check == "backup.wal_continuity":
             WAL_GAP.labels(label).set(r.observed.get("missing_count", 0 if r.status != "fail" else 1))
         if r.check == "backup.pitr" and "lag_seconds" in r.observed:
@@ -485,13 +496,18 @@ def run_freshness_job(ctx: JobContext) -> JobOutcome:
     s3 = s3a.client(cfg.aws) if cfg.backups or cfg.buckets else None
 
     def cheap(name: str) -> list[CheckResult]:
-        if cfg.backups[name].format == "pgbackrest":
+        bcfg = cfg.backups[name]
+        if bcfg.format == "pgbackrest":
             found = pgbackrest.check_set(cfg, name)[0]
-            export(found)
+            export(found, fmt=bcfg.format)
+            return found
+        if bcfg.format == "redis-rdb":
+            found = [redis_rdb.freshness(name, bcfg, list_backups(s3, bcfg).newest)]
+            export(found, fmt=bcfg.format)
             return found
         listing = list_backups(s3, cfg.backups[name])
         out = [freshness(cfg, name, s3=s3, listing=listing), completeness(cfg, name, s3=s3, listing=listing)]
-        export(out, listing=listing, backup_name=name)
+        export(out, listing=listing, backup_name=name, fmt=bcfg.format)
         return out
 
     for name in cfg.backups:
