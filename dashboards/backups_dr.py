@@ -34,6 +34,27 @@ def build(ctx: Context) -> dict:
                  unit="s", description="Wall time of the last real restore of the newest backup.")
     b.timeseries("Backup size", Q(f"max by (cluster) (sre_backup_size_bytes{{{c}}})", "{{cluster}}"), unit="bytes",
                  description="A sudden drop is a truncated backup: the verify job fails below min_size_ratio.")
+    b.row("Point-in-time recovery and snapshots")
+    p = 'job="sre", set=~"$cluster"'
+    b.stat("WAL segments missing", f"sum(sre_backup_wal_gap{{{p}}}) or vector(0)", w=6, alert="BackupWalGap",
+           graph=False, description="Between each WAL-archived set's newest backup and its archive's end.")
+    b.stat("PITR landed before target", f"max(sre_backup_pitr_recovered_lag_seconds{{{p}}})", unit="s", w=6,
+           runbook="BackupPitrFailing", graph=False,
+           description="Target minus the point the last PITR test recovered to (canary rows, replay timestamp).")
+    b.stat("Newest backup (any set)", f"time() - min(sre_backup_last_success_timestamp_seconds{{{p}}})", unit="s",
+           w=6, graph=False, description="Age of the stalest set's newest backup, from its completion timestamp.")
+    b.stat("Newest Redis snapshot", f'time() - min(sre_backup_last_success_timestamp_seconds{{{p}, '
+           f'format="redis-rdb"}})', unit="s", w=6, runbook="RedisSnapshotStale", graph=False)
+    b.timeseries("Backup age vs max_age, per set",
+                 Q(f"time() - max by (set) (sre_backup_last_success_timestamp_seconds{{{p}}})", "{{set}}"),
+                 Q(f"max by (set) (sre_backup_max_age_seconds{{{p}}})", "max {{set}}"), unit="s",
+                 runbook="RedisSnapshotStale",
+                 description="From the completion timestamp: it keeps growing between checks.")
+    b.timeseries("PITR: recovered point before the target",
+                 Q(f"max by (set) (sre_backup_pitr_recovered_lag_seconds{{{p}}})", "{{set}}"), unit="s",
+                 runbook="BackupPitrFailing")
+    b.timeseries("WAL gap (segments missing)", Q(f"max by (set) (sre_backup_wal_gap{{{p}}})", "{{set}}"),
+                 alert="BackupWalGap", minimum=0, w=24)
     b.row("Failover drills")
     d = 'job="sre", cluster=~"$cluster"'
     b.stat("Last drill RTO", f"max(sre_drill_last_rto_seconds{{{d}}})", unit="s", w=6, threshold=ctx.rto,
