@@ -561,6 +561,10 @@ class RemediationConfig(_Model):
     enabled: bool = True
     dry_run: bool = False
     breaker: BreakerConfig = Field(default_factory=BreakerConfig)
+    public_url: str | None = Field(
+        None, description="The service's URL as people reach it (https://sre.example.com): escalations link "
+        "their graph as <public_url>/api/remediations/<id>/graph.png.",
+    )
     maintenance: list[RecurringWindow] = Field(
         default_factory=list, description="Recurring maintenance windows (cron + duration): remediation in "
         "their scope is paused, like `sre remediation pause`.",

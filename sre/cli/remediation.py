@@ -73,6 +73,8 @@ def show(
     remediation_id: Annotated[int, typer.Argument(help="The remediation's id (from `sre remediation list`).")],
     config: ConfigOpt = None,
     output: OutputOpt = Output.table,
+    graph: Annotated[Path | None, typer.Option(help="Also write a PNG of the alert's expression and the "
+                                                    "verification query over the last hour to this file.")] = None,
 ) -> None:
     """One decision with its parameters, result and timeline."""
     from sqlalchemy import select
@@ -81,7 +83,8 @@ def show(
     from sre.remediation.audit import remediation_dict
     from sre.store.remediation import Remediation, RemediationEvent
 
-    store = _store(load(config))
+    cfg = load(config)
+    store = _store(cfg)
     with store.session() as s:
         r = s.get(Remediation, remediation_id)
         if r is None:
@@ -89,6 +92,17 @@ def show(
         events = list(s.scalars(select(RemediationEvent).where(RemediationEvent.remediation_id == remediation_id)
                                 .order_by(RemediationEvent.id)))
         data = remediation_dict(r, events)
+    if graph is not None:
+        from sre.errors import UnreachableError
+        from sre.remediation.graph import GraphError
+        from sre.remediation.graph import render as render_graph
+
+        try:
+            g = render_graph(cfg, store, remediation_id)
+        except GraphError as exc:
+            raise UnreachableError(f"no graph: {exc}") from None
+        graph.write_bytes(g.png)
+        data["graph"] = {"file": str(graph), "series": g.summary()}
 
     def render(con: Any) -> None:
         import json
@@ -101,6 +115,8 @@ def show(
         con.print(table(f"remediation #{remediation_id}", ["field", "value"], rows))
         con.print(table("timeline (UTC)", ["at", "event", "message"],
                         [[_short_time(e["at"]), e["kind"], e["message"]] for e in data["events"]]))
+        if "graph" in data:
+            con.print(f"graph: {data['graph']['file']}")
 
     emit(output, data, render)
 

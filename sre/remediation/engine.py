@@ -15,6 +15,7 @@ two deliveries cannot both take it), and the action runs, or is described when i
 
 from __future__ import annotations
 
+import base64
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -27,7 +28,7 @@ from sqlalchemy.exc import IntegrityError
 
 from sre.annotate import queue as queue_annotation
 from sre.annotate import service_of
-from sre.remediation import breaker
+from sre.remediation import breaker, graph
 from sre.remediation.actions import Action, ActionContext, ActionError, ActionRefused, get_action
 from sre.remediation.actions.alertmanager import create_silence, expire_silence
 from sre.remediation.actions.notify import escalate
@@ -486,6 +487,7 @@ class Engine:
             message = {"kind": kind, "remediation_id": rid, "alertname": r.alertname, "labels": r.labels,
                        "runbook": r.runbook, "action": r.action, "target": r.target, "reason": reason,
                        "created_by": "sre"}
+        message.update(self._graph(rid, message))
         try:
             sent = escalate(self.cfg, message)
             self._event(rid, "escalated", f"{kind}: {sent}")
@@ -510,6 +512,20 @@ class Engine:
             start = r.started_at
         if queue_annotation(self.cfg, self.store, kind="remediation", text=text, tags=tags, start=start, end=end):
             self.annotated = True
+
+    def _graph(self, rid: int, message: dict[str, Any]) -> dict[str, Any]:
+        """The escalation's graph (PNG, base64) and its link, with the Markdown summary that shows it."""
+        path = f"/api/remediations/{rid}/graph.png"
+        url = (self.cfg.remediation.public_url or "").rstrip("/") + path
+        out: dict[str, Any] = {"graph_url": url}
+        try:
+            g = graph.render(self.cfg, self.store, rid)
+            out.update(graph_png_base64=base64.b64encode(g.png).decode(), graph_series=g.summary())
+        except graph.GraphError as exc:  # the escalation goes out anyway, saying why it has no graph
+            out.update(graph_error=str(exc))
+            url = ""
+        out["summary_markdown"] = graph.markdown(message, url or None)
+        return out
 
     def _check_failures(self) -> None:
         with self.store.session() as s:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import APIRouter, HTTPException, Query, Request, Response
 from sqlalchemy import select
 
 from sre.api.auth import Role, require
-from sre.remediation import breaker, windows
+from sre.remediation import breaker, graph, windows
 from sre.remediation.audit import remediation_dict
 from sre.store.remediation import Remediation, RemediationEvent
 
@@ -42,6 +42,20 @@ def maintenance_windows(request: Request, include_ended: bool = False) -> list[d
     """Maintenance windows open or planned (and the recurring ones open now)."""
     cfg = request.app.state.cfg
     return [w.to_dict() for w in windows.listing(request.app.state.store, cfg, include_ended=include_ended)]
+
+
+@router.get("/remediations/{remediation_id}/graph.png", response_class=Response,
+            responses={200: {"content": {"image/png": {}}}})
+def remediation_graph(request: Request, remediation_id: int) -> Response:
+    """The alert's expression and the verification query over the last hour, the action marked (PNG)."""
+    with request.app.state.store.session() as s:
+        if s.get(Remediation, remediation_id) is None:
+            raise HTTPException(404, f"no remediation {remediation_id}")
+    try:
+        g = graph.render(request.app.state.cfg, request.app.state.store, remediation_id)
+    except graph.GraphError as exc:
+        raise HTTPException(503, f"no graph: {exc}") from None
+    return Response(g.png, media_type="image/png")
 
 
 @router.get("/remediations/{remediation_id}")
