@@ -114,6 +114,12 @@ class PrometheusClient:
             return [{"metric": {}, "value": result}]
         return list(result or [])
 
+    def query_range(self, expr: str, start: float, end: float, step: float) -> list[dict[str, Any]]:
+        """A range query's matrix: per series, `metric` and `values` ([ts, "value"] pairs)."""
+        params = {"query": expr, "start": f"{start:.3f}", "end": f"{end:.3f}", "step": f"{step:.3f}"}
+        data = self._api("POST", "/api/v1/query_range", data=params)
+        return list(data.get("result") or [])
+
     def alerts(self) -> list[dict[str, Any]]:
         data = self._api("GET", "/api/v1/alerts")
         return list(data.get("alerts") or [])

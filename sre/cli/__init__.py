@@ -39,6 +39,7 @@ NOUNS: dict[str, tuple[str, str]] = {
     "deploy": ("sre.cli.deploy", "The Helm chart's generated files: PrometheusRules and dashboard ConfigMaps."),
     "alertmanager": ("sre.cli.alertmanager", "Alertmanager configuration that points at this service."),
     "annotate": ("sre.cli.annotate", "Grafana annotations: mark a deploy; send the ones Grafana missed."),
+    "slo": ("sre.cli.slo", "Error budgets from live Prometheus: status, the deploy gate, weekly report."),
 }
 
 
