@@ -12,6 +12,7 @@ import re
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import unquote, urlsplit
 
 import yaml
 from pydantic import (
@@ -185,6 +186,11 @@ class StateConfig(_Model):
         if self.url_secret is not None:
             return self.url_secret.resolve().get_secret_value()
         if self.url:
+            # A password written into the plain URL is still a secret: masked in logs like the others.
+            password = urlsplit(self.url).password
+            if password:
+                register_secret(unquote(password))
+                register_secret(password)
             return self.url
         return f"sqlite:///{(self.dir / 'sre.db').resolve()}"
 

@@ -153,3 +153,21 @@ def test_generated_long_and_many_alerts_are_stored_or_refused_never_5xx(client: 
         after = int(s.scalar(select(func.count()).select_from(InboxRow)) or 0)
     # Answered 200: every alert of it is in the inbox; refused: none is.
     assert after - before == (len(alerts) if resp.status_code == 200 else 0)
+
+
+def test_the_inbox_writer_commits_synchronously_whatever_the_server_default(client: TestClient) -> None:
+    from sre.remediation.inbox import InboxWriter
+
+    store = client.app.state.store  # type: ignore[attr-defined]
+    with store.engine.connect() as conn:
+        db = conn.exec_driver_sql("SELECT current_database()").scalar()
+        conn.exec_driver_sql(f"ALTER DATABASE {db} SET synchronous_commit = off")
+        conn.commit()
+    store.engine.dispose()  # new connections pick the database default up
+    with store.engine.connect() as conn:
+        assert conn.exec_driver_sql("SHOW synchronous_commit").scalar() == "off"
+    writer = InboxWriter(store)
+    try:
+        assert writer._connection().exec_driver_sql("SHOW synchronous_commit").scalar() == "on"
+    finally:
+        writer._close()

@@ -46,3 +46,15 @@ def test_a_resolved_secret_is_masked_in_exception_text_traceback_and_extra_field
     assert line["error"]["message"] == "connection to *** refused"
     assert line["sre"]["target"] == "***"
     assert "RuntimeError" in line["error"]["stack_trace"]
+
+
+def test_a_password_in_a_plain_state_url_is_masked(monkeypatch: pytest.MonkeyPatch) -> None:
+    from sre.config import StateConfig
+
+    buf = io.StringIO()
+    monkeypatch.setattr("sys.stderr", buf)
+    telemetry.setup_logging("INFO", json_lines=True)
+    url = StateConfig(url="postgresql+psycopg://sre:pl%40in-state-pass@db:5432/sre").resolved_url()
+    logging.getLogger("sre.test").error("cannot reach %s (password pl@in-state-pass)", url)
+    out = buf.getvalue()
+    assert "in-state-pass" not in out and "postgresql+psycopg://sre:***@db:5432/sre" in out
