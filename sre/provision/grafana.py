@@ -166,10 +166,6 @@ def _dashboard_change(grafana: Grafana, live: Live, d: Desired, folder_uid: str,
     if quick and not deep:
         return Change("dashboard", d.uid, Action.unchanged, desired=desired_info, live=hit)
     got = grafana.get_dashboard(d.uid)
-    if (got.get("meta") or {}).get("provisioned"):
-        source = got["meta"].get("provisionedExternalId") or "a provisioning file"
-        return Change("dashboard", d.uid, Action.drift, desired=desired_info, live=hit,
-                      reason=f"{PROVISIONED} (from {source})")
     live_body = got.get("dashboard", {})
     live_cmp, want_cmp = comparable(live_body), comparable(d.body)
     live_hash, applied_hash = dashboard_hash(live_body, live.folder_path(_hit_folder(hit))), tag_hash(hit.get("tags"))
@@ -179,6 +175,10 @@ def _dashboard_change(grafana: Grafana, live: Live, d: Desired, folder_uid: str,
         diff += f"folder: {hit.get('folderTitle') or 'the root'} ({_hit_folder(hit) or '-'}) -> {folder_uid or 'the root'}\n"
     if quick and live_hash == applied_hash:
         return Change("dashboard", d.uid, Action.unchanged, desired=desired_info, live=hit)
+    if (got.get("meta") or {}).get("provisioned"):  # Grafana refuses to save it: say so in the plan
+        source = got["meta"].get("provisionedExternalId") or "a provisioning file"
+        return Change("dashboard", d.uid, Action.drift, diff=diff, desired=desired_info, live=hit,
+                      reason=f"{PROVISIONED} (from {source})")
     if applied_hash == d.hash or live_hash != applied_hash:
         only_moved = moved and dashboard_hash(live_body, d.folder.path if d.folder else None) == applied_hash
         what = "moved by hand" if only_moved else "edited by hand in Grafana"

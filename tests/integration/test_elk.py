@@ -380,6 +380,7 @@ def _docs_role() -> dict[str, Any]:
 STREAMS = {"data_streams": ["logs-sre-production", "logs-messaging.api-production"]}
 
 
+@pytest.mark.slow  # runs the sre command as a person or CI would
 def test_the_privileges_in_docs_elk_md_are_enough_and_a_missing_one_fails_its_objects(tmp_path: Path) -> None:
     role = _docs_role()
     with FakeElasticsearch.start(api_keys=[API_KEY], roles={API_KEY: role}) as fake:

@@ -510,6 +510,7 @@ def test_provisioned_dashboards_are_skipped_never_saved_or_deleted_over(tmp_path
     provisioned = json.loads(next((tmp_path / "rendered").rglob("sre-redis.json")).read_text())
     del fake.dashboards["sre-redis"]
     fake.provision(provisioned, "sre-platform-databases", external_id="/var/lib/sre/grafana/sre-redis.json")
+    original = (d / "redis.py").read_text()
     _rename_redis(d, "Redis cache")
 
     p = plan(g, sources(d))
@@ -519,6 +520,9 @@ def test_provisioned_dashboards_are_skipped_never_saved_or_deleted_over(tmp_path
     result = apply(g, p)
     assert result.ok and [c.name for c in result.skipped] == ["sre-redis"]
     assert not [r for r in fake.requests_to("POST", "/api/dashboards/db") if r.body["dashboard"]["uid"] == "sre-redis"]
+    (d / "redis.py").write_text(original)  # the code matches the provisioned file again: nothing to say
+    same = next(c for c in plan(g, sources(d), deep=True).changes if c.name == "sre-redis")
+    assert same.action is Action.unchanged, same.diff
 
     (d / "redis.py").unlink()
     pruning = plan(g, sources(d), prune=True)
