@@ -47,7 +47,7 @@ if TYPE_CHECKING:
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 ROUTES = (("GET", "/conversations"), ("POST", "/messages"), ("GET", "/users/me"))
 DISCONNECT_REASONS = ("client_close", "ping_timeout", "server_error")
-ZEROED_CODES = ("200", "500")
+ZEROED_CODES = ("200", "401", "429", "500")  # every code a rule selects on has a series
 
 DEFAULTS: dict[str, dict[str, Any]] = {
     "api": {

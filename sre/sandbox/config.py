@@ -25,6 +25,7 @@ SANDBOX_ABSENT: dict[str, str] = {
     r"container_.*": "no kubelet in the sandbox: cAdvisor does not run",
     r"pg_replication_is_replica(\{.*\})?": "postgres_exporter 0.11 (Debian) does not publish it; "
                                            "PostgresPrimaryDown reads pg_settings_in_hot_standby too",
+    r"nginx_ingress_controller_.*": "no ingress controller in the sandbox: the simulated API is scraped directly",
     r"sre_drill_.*": "published from the first failover drill the service runs",
     r"sre_remediations_total.*": "counted from the first automated remediation",
     r'sre_job_runs_total\{.*status="error".*\}': "counted from the first job run that errors",

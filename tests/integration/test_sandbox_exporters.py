@@ -55,8 +55,9 @@ def test_only_the_redis_replica_publishes_its_link(sandbox: Stack) -> None:
 def test_the_simulated_api_errors_and_certificate_reach_prometheus(sandbox: Stack) -> None:
     assert sandbox.appsim is not None
     rows = _query(sandbox, 'sum by (method, route, status_code) (http_request_duration_seconds_count{job="api"})')
-    assert {(r["metric"]["status_code"], r["value"][1] == "0") for r in rows} == {("200", False), ("500", True)}
-    assert len(rows) == 6  # three routes, each with its 500s zeroed at start
+    assert {(r["metric"]["status_code"], r["value"][1] == "0") for r in rows} == {
+        ("200", False), ("401", True), ("429", True), ("500", True)}
+    assert len(rows) == 12  # three routes, each with its 401s, 429s and 500s zeroed at start
     try:
         sandbox.appsim.control({"api": {"status_ratios": {"500": 0.5}}, "tls": {"cert_days": 4}})
         ratio = 'sum(rate(http_request_duration_seconds_count{job="api", status_code="500"}[3s])) / ' \
