@@ -5,9 +5,11 @@ Used by `sre up` (and by tests that need a bucket set up the way production's sh
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sre.adapters import s3 as s3a
+from sre.checks.pg_client import source_dsn
 
 if TYPE_CHECKING:
     from sre.adapters.s3 import S3Client
@@ -107,9 +109,36 @@ def ensure_buckets(cfg: SreConfig, s3: S3Client | None = None) -> list[str]:
     return made
 
 
+def prove_pitr(stack: Stack, cfg: SreConfig, name: str) -> str:
+    """A canary row, a WAL switch after it, and a PITR of the set to just after the row."""
+    from sre.checks.backups import verify
+    from sre.checks.pitr import Target
+    from sre.checks.pitr_canary import ensure_table, write_canary
+    from sre.sandbox.procs import wait_until
+
+    assert stack.pgbackrest is not None
+    bcfg = cfg.backups[name]
+    dsn = source_dsn(cfg, bcfg)
+    ensure_table(dsn, bcfg.pitr.canary_table)
+    _seq, at = write_canary(dsn, bcfg.pitr.canary_table)
+    # The target leaves the row outside the boundary; the switch commits after the target, and
+    # is archived a whole second after it (archive times are whole seconds, sre.checks.wal).
+    target = Target("sandbox", at + timedelta(seconds=bcfg.pitr.boundary + 0.2))
+    wait_until(lambda: datetime.now(UTC) > target.at + timedelta(seconds=1.1),  # type: ignore[operator]
+               timeout=10, what="the clock past the target")
+    stack.pgbackrest.site.switch_wal()
+    results = verify(cfg, name, restore=True, target=target)
+    bad = [r for r in results if r.status == "fail"]
+    pitr = next((r for r in results if r.check == "backup.pitr"), None)
+    verdict = "[green]all checks pass[/]" if not bad else "[red]" + "; ".join(
+        f"{r.check}: {r.message}" for r in bad) + "[/]"
+    took = f", PITR test {pitr.observed.get('seconds', 0):.1f}s" if pitr else ""
+    return (f"backup {name}: pgBackRest stanza {stack.pgbackrest.site.stanza} in s3://{stack.pgbackrest.bucket}, "
+            f"WAL archived from the primary{took}: {verdict}")
+
+
 def prepare(stack: Stack, cfg: SreConfig, console: Any) -> list[str]:
     from sre.checks.backups import posture, take_backup, verify
-    from sre.checks.pg_client import source_dsn
 
     if not cfg.backups and not cfg.buckets:
         return []
@@ -117,6 +146,9 @@ def prepare(stack: Stack, cfg: SreConfig, console: Any) -> list[str]:
     with console.status("backups: buckets, seed data, one backup taken and verified..."):
         buckets = ensure_buckets(cfg)
         for name, bcfg in cfg.backups.items():
+            if bcfg.format == "pgbackrest":
+                notes.append(prove_pitr(stack, cfg, name))
+                continue
             counts = seed_messaging(source_dsn(cfg, bcfg))
             taken = take_backup(cfg, name)
             results = verify(cfg, name, restore=True)

@@ -74,6 +74,11 @@ def command(
     with con.status("starting the local stack of real servers..."):
         stack = Stack.start()
     try:
+        with con.status("pgBackRest: archiving the primary's WAL to S3, one full backup..."):
+            try:
+                stack.start_pgbackrest()
+            except Exception as exc:  # the rest of the sandbox is still worth having
+                con.print(f"[red]pgBackRest archiving not set up[/]: {exc}")
         cfg_path = write_sandbox_config(stack, state_dir, kubeconfig=kubeconfig)
         cfg = load_config(cfg_path)
         base = f"http://127.0.0.1:{port}"

@@ -105,6 +105,10 @@ def sandbox_config(stack: Stack, state_dir: Path, *, webhook_token: str | None =
                                        "canary": "SELECT 1 FROM messaging.messages WHERE id = 0",
                                        # Only `sre up` takes a backup here: a day, not the 5m RPO.
                                        "max_age": "1d"}}
+            if stack.pgbackrest:
+                # The primary's WAL archive (pgBackRest, S3 on moto), restored to a point in time.
+                cfg["backups"]["main-pitr"] = {"cluster": "main", **stack.pgbackrest.site.backup_set(),
+                                               "max_age": "1d"}
     return cfg
 
 

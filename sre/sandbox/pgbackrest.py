@@ -190,3 +190,40 @@ def enable_on(server: PgServer, root: Path, stanza: str, s3: dict[str, str], rep
 def check_tools() -> None:
     for tool in ("pgbackrest", "stunnel4", "openssl"):
         require_binary("pgbackrest sandbox", tool)
+
+
+@dataclass
+class PgBackRestSandbox:
+    """`sre up`'s pgBackRest: the sandbox primary archiving to an S3 repository on moto (through
+    stunnel), with one full backup taken at start."""
+
+    tunnel: Stunnel
+    site: PgBackRestSite
+    bucket: str
+
+    @classmethod
+    def start(cls, root: Path, primary: PgServer, moto_url: str, moto_port: int,
+              bucket: str = "messaging-pgbackrest-use1") -> PgBackRestSandbox:
+        import boto3
+
+        check_tools()
+        s3 = boto3.client("s3", endpoint_url=moto_url, region_name="us-east-1", aws_access_key_id=SANDBOX_S3_KEY,
+                          aws_secret_access_key=SANDBOX_S3_KEY)
+        s3.create_bucket(Bucket=bucket)
+        tunnel = Stunnel.start(root / "stunnel", moto_port)
+        try:
+            site = enable_on(primary, root / "site", "main", s3_options(bucket, tunnel.port), "/pgbackrest/main")
+            site.backup()
+        except BaseException:
+            tunnel.stop()
+            raise
+        return cls(tunnel, site, bucket)
+
+    def components(self) -> list[dict[str, Any]]:
+        proc = self.tunnel.process
+        return [{"component": f"stunnel (pgBackRest S3 repository s3://{self.bucket}, stanza {self.site.stanza})",
+                 "url": f"https://127.0.0.1:{self.tunnel.port}", "pid": proc.pid if proc else None,
+                 "log": str(self.tunnel.root / "stunnel.log")}]
+
+    def stop(self) -> None:
+        self.tunnel.stop()

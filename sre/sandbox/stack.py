@@ -17,6 +17,7 @@ from typing import Any
 from sre.sandbox.appsim import AppSim
 from sre.sandbox.exporters import Exporters, Probe
 from sre.sandbox.moto import Moto
+from sre.sandbox.pgbackrest import PgBackRestSandbox
 from sre.sandbox.postgres import PgPair, chown_for_postgres
 from sre.sandbox.prometheus import Alertmanager, Prometheus, new_alertmanager, new_prometheus
 from sre.sandbox.redis import RedisPair
@@ -34,6 +35,7 @@ class Stack:
     moto: Moto | None = None
     exporters: Exporters | None = None
     appsim: AppSim | None = None
+    pgbackrest: PgBackRestSandbox | None = None
     timings: dict[str, float] = field(default_factory=dict)
     _stopped: bool = False
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -116,7 +118,7 @@ class Stack:
             out.append({"component": "moto (S3, Route 53)", "url": self.moto.url,
                         "pid": self.moto.process.pid if self.moto.process else None,
                         "log": str(self.moto.root / "moto.log")})
-        for extra in (self.exporters, self.appsim):
+        for extra in (self.exporters, self.appsim, self.pgbackrest):
             if extra is not None:
                 out.extend(extra.components())
         return out
@@ -132,6 +134,16 @@ class Stack:
             if self.alertmanager:
                 self.prometheus.set_scrape_targets("alertmanager", [self.alertmanager.url.removeprefix("http://")])
 
+    def start_pgbackrest(self) -> None:
+        """The primary archives its WAL with pgBackRest to S3 on moto, and one full backup is taken
+        (`sre up`; tests that need pgBackRest start their own archived server)."""
+        assert self.postgres is not None and self.moto is not None
+        t = time.monotonic()
+        self.pgbackrest = PgBackRestSandbox.start(self.root / "pgbackrest", self.postgres.primary, self.moto.url,
+                                                  self.moto.port)
+        self.postgres.wait_streaming(timeout=30)
+        self.timings["pgbackrest"] = round(time.monotonic() - t, 3)
+
     def pids(self) -> list[int]:
         return [c["pid"] for c in self.components() if c["pid"]]
 
@@ -142,7 +154,8 @@ class Stack:
                 return
             self._stopped = True
         errors: list[str] = []
-        for part in (self.prometheus, self.exporters, self.appsim, self.alertmanager, self.moto, self.redis, self.postgres):
+        for part in (self.prometheus, self.exporters, self.appsim, self.pgbackrest, self.alertmanager, self.moto,
+                     self.redis, self.postgres):
             if part is None:
                 continue
             try:

@@ -26,12 +26,15 @@ def test_sre_up_runs_and_stops_cleanly_on_sigint(tmp_path: Path) -> None:
                                 stdout=fh, stderr=subprocess.STDOUT, cwd=tmp_path)
     try:
         wait_until(lambda: httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200,
-                   timeout=60, interval=0.2, what="sre up answering /healthz")
+                   timeout=180, interval=0.2, what="sre up answering /healthz")
         text = log.read_text()
         assert "postgresql primary" in text and "alertmanager" in text and "Ctrl-C" in text
         pids = [int(p) for p in re.findall(r"│\s*(\d+)\s*│", text)]
         assert len(pids) >= 7, text
         assert (tmp_path / "state" / "sre.yaml").exists()
+        # The primary archives with pgBackRest and a restore to a point in time was proven at start.
+        assert "stunnel (pgBackRest S3 repository" in text
+        assert re.search(r"backup main-pitr: pgBackRest stanza main .*all checks pass", text), text[-3000:]
         os.kill(proc.pid, signal.SIGINT)
         assert proc.wait(60) == 0, log.read_text()[-3000:]
     finally:
