@@ -9,8 +9,9 @@ from __future__ import annotations
 import json
 
 MASK = "***"
-# Shorter values would mask ordinary words; tokens the service checks are refused under 16 bytes.
-MIN_REDACTED = 4
+# Shorter values would mask ordinary words (the sandbox's AWS key is "sandbox"); tokens the
+# service checks are refused under 16 bytes, and real keys, passwords and DSNs are longer.
+MIN_REDACTED = 8
 
 _secrets: set[str] = set()
 _forms: list[str] = []  # each secret and its JSON-escaped form, longest first
