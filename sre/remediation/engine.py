@@ -346,7 +346,7 @@ class Engine:
              window: float) -> None:
         silence_for = ACTION_BUDGET + window
         ctx = ActionContext(cfg=self.cfg, remediation_id=rid, alertname=a.alertname, labels=a.labels,
-                            annotations=a.annotations, silence_seconds=silence_for)
+                            annotations=a.annotations, silence_seconds=silence_for, store=self.store)
         silence_id = None
         if action.name not in ("notify", "alertmanager.silence") and self.cfg.endpoints.alertmanager is not None:
             try:

@@ -49,9 +49,12 @@ ACTION_TARGETS: dict[str, frozenset[str]] = {
     "postgres.terminate_idle_in_transaction": frozenset({"cluster", "node"}),
     "alertmanager.silence": frozenset(),
     "notify": frozenset(),
+    "job.run": frozenset({"job"}),
+    "backup.take": frozenset({"backup"}),
 }
-# Actions that change a system need a verification query and an allowlist guard.
-_CHANGES_SYSTEM = frozenset(a for a in ACTION_TARGETS if a.startswith(("kubernetes.", "postgres.")))
+# Actions that change a system need a verification query (and, for workloads and databases, an allowlist).
+_CHANGES_SYSTEM = frozenset(a for a in ACTION_TARGETS if a.startswith(("kubernetes.", "postgres.", "job.",
+                                                                        "backup.")))
 
 _TEMPLATE = re.compile(r"\{\{\s*(.*?)\s*\}\}")
 _REF = re.compile(r"^(labels|annotations)\.([a-zA-Z_][a-zA-Z0-9_]*)$")

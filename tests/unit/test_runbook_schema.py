@@ -30,7 +30,14 @@ def test_every_shipped_runbook_loads_and_automation_is_where_it_is_safe() -> Non
                  and rb.remediation.action != "notify"}
     assert automated == {"WebsocketGatewayMemoryHigh": "kubernetes.rollout_restart",
                          "PostgresLongRunningTransaction": "postgres.cancel_long_queries",
-                         "PostgresIdleInTransaction": "postgres.terminate_idle_in_transaction"}
+                         "PostgresIdleInTransaction": "postgres.terminate_idle_in_transaction",
+                         "PostgresConnectionsNearMax": "postgres.terminate_idle_in_transaction",
+                         "ApiCpuSaturated": "kubernetes.scale", "ApiEventLoopLagHigh": "kubernetes.scale",
+                         "WebsocketDeliveryLatencyHigh": "kubernetes.scale",
+                         "BackupOlderThanRpo": "backup.take", "SreJobStale": "job.run",
+                         "ReplicationCheckFailing": "job.run", "BackupVerificationFailing": "job.run"}
+    # Every one of them says why it is safe (lint checks the section and the runbook tests).
+    assert all("## Why this is safe to automate" in books[name].body for name in automated)
     ws = books["WebsocketGatewayMemoryHigh"].remediation
     assert ws is not None and ws.guards.only_namespaces == ["messaging"] and ws.guards.cooldown == 1800
     done = ws.render({"namespace": "messaging", "deployment": "websocket-gateway", "severity": "ticket"})

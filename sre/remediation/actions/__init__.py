@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict
 
 if TYPE_CHECKING:
     from sre.config import SreConfig
+    from sre.store import Store
 
 
 class ActionError(Exception):
@@ -41,6 +42,8 @@ class ActionContext:
     annotations: dict[str, str] = field(default_factory=dict)
     # How long the alert stays silenced (action plus verification window), for alertmanager.silence.
     silence_seconds: float = 3600.0
+    # The state store, for actions that record what they run (job.run).
+    store: Store | None = None
 
 
 class Action:
@@ -84,6 +87,8 @@ ACTIONS: dict[str, str] = {
     "postgres.terminate_idle_in_transaction": "sre.remediation.actions.postgres:TerminateIdleInTransaction",
     "alertmanager.silence": "sre.remediation.actions.alertmanager:Silence",
     "notify": "sre.remediation.actions.notify:Notify",
+    "job.run": "sre.remediation.actions.jobs:RunJob",
+    "backup.take": "sre.remediation.actions.backup:TakeBackup",
 }
 
 

@@ -109,23 +109,32 @@ class Scale(_OnDeployment):
     def describe(self, p: ScaleParams) -> str:
         change = f"to {p.replicas}" if p.replicas is not None else f"by {p.by if p.by is not None else 1:+d}"
         return (f"would scale deployment {p.namespace}/{p.deployment} {change} replicas, "
-                f"kept within [{p.min}, {p.max}]")
+                f"kept within [{p.min}, {p.max}] and never past its HorizontalPodAutoscaler's maximum")
 
     def run(self, p: ScaleParams, ctx: ActionContext) -> dict[str, Any]:
-        from kubernetes.client import AppsV1Api
+        from kubernetes.client import AppsV1Api, AutoscalingV2Api
 
         def scale(api: ApiClient) -> dict[str, Any]:
             apps = AppsV1Api(api)
             current = apps.read_namespaced_deployment_scale(p.deployment, p.namespace,
                                                             _request_timeout=REQUEST_TIMEOUT)
             have = int(current.spec.replicas or 0) if current.spec is not None else 0
-            want = p.wanted(have)
+            # Never past the maximum of an autoscaler that targets this Deployment: above it the
+            # HPA would scale straight back down, and its maximum is the capacity planned for.
+            hpas = AutoscalingV2Api(api).list_namespaced_horizontal_pod_autoscaler(
+                p.namespace, _request_timeout=REQUEST_TIMEOUT)
+            hpa_max = min((int(h.spec.max_replicas) for h in hpas.items or []
+                           if h.spec is not None and h.spec.scale_target_ref.kind == "Deployment"
+                           and h.spec.scale_target_ref.name == p.deployment), default=None)
+            ceiling = p.max if hpa_max is None else min(p.max, hpa_max)
+            want = max(min(p.wanted(have), ceiling), min(p.min, ceiling))
             if want == have:
+                why = f"max {p.max}" + (f", HPA maximum {hpa_max}" if hpa_max is not None else "")
                 raise ActionRefused(f"deployment {p.namespace}/{p.deployment} already has {have} replicas "
-                                    f"(bounds [{p.min}, {p.max}]): nothing a scale can do")
+                                    f"(bounds [{p.min}, {ceiling}]: {why}): nothing a scale can do")
             apps.patch_namespaced_deployment_scale(p.deployment, p.namespace, {"spec": {"replicas": want}},
                                                    _request_timeout=REQUEST_TIMEOUT)
-            return {"from": have, "to": want}
+            return {"from": have, "to": want, "ceiling": ceiling, "hpa_max": hpa_max}
 
         return _call(f"scale deployment {p.namespace}/{p.deployment}", ctx, scale)
 
