@@ -142,6 +142,8 @@ def test_an_empty_or_short_token_refuses_to_start(tmp_path: Path, value: str) ->
     cfg = load_config(_write_config(tmp_path, tokens=tokens))
     with pytest.raises(ConfigError, match=r"api\.tokens\.metrics\[0\]"):
         create_app(cfg, open_store(cfg))
+    if not value:
+        return  # what a person sees is the same for both: shown once, through the real command
     path = tmp_path / "sre.yaml"
     served = sre("serve", "--config", str(path), "--port", "9")
     assert served.returncode == 2, served.stderr
@@ -149,8 +151,7 @@ def test_an_empty_or_short_token_refuses_to_start(tmp_path: Path, value: str) ->
     assert "Traceback" not in served.stderr
     checked = sre("config", "validate", "--config", str(path), "--secrets")
     assert checked.returncode == 2 and "api.tokens.metrics[0]" in checked.stderr
-    if value:
-        assert value not in served.stderr + checked.stderr
+    assert value not in served.stderr + checked.stderr
 
 
 def test_a_short_webhook_token_refuses_to_start(tmp_path: Path) -> None:
