@@ -67,3 +67,18 @@ def test_an_escalation_carries_a_png_of_the_series(rig: Rig, tmp_path: Path) -> 
                 env={"SRE_CONFIG": str(tmp_path / "state" / "sre-remediation.yaml")})
     assert shown.returncode == 0, shown.stderr
     assert out.read_bytes().startswith(PNG)
+
+
+def test_windows_are_listed_behind_the_read_role(rig: Rig) -> None:
+    from datetime import timedelta
+
+    from sre.remediation import windows
+    from sre.store.base import utcnow
+
+    w = windows.pause(rig.store, reason="node pool upgrade", by="alice", until=utcnow() + timedelta(hours=1),
+                      scope_kind="namespace", scope_value="messaging")
+    listed = rig.client.get("/api/remediations/windows", headers=rig.read)
+    assert listed.status_code == 200
+    assert [(x["id"], x["scope"], x["open"], x["reason"]) for x in listed.json()] == [
+        (w.id, "namespace=messaging", True, "node pool upgrade")]
+    assert rig.client.get("/api/remediations/windows").status_code == 401

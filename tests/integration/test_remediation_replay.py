@@ -9,6 +9,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from prometheus_client import REGISTRY
 from sqlalchemy import select
 
 from sre.config import SreConfig
@@ -95,9 +96,11 @@ def test_window_pauses_an_alert_that_would_act_and_it_acts_after(store: Store, t
         assert f"maintenance window #{w.id}" in row.reason and "node pool upgrade" in row.reason
     assert kube_writes(kube) == []
     assert [x.id for x in windows.refresh_gauge(store, cfg)] == [w.id]
+    assert REGISTRY.get_sample_value("sre_remediation_paused", {"scope": f"namespace={NS}"}) == 1
 
     windows.resume(store, int(w.id), "alice")
     assert windows.refresh_gauge(store, cfg) == []
+    assert REGISTRY.get_sample_value("sre_remediation_paused", {"scope": f"namespace={NS}"}) is None
     _, acted = engine.handle(a, rb)  # Alertmanager repeats the same alert
 
     with store.session() as s:
