@@ -30,6 +30,7 @@ import re
 import tempfile
 import time
 from collections import defaultdict
+from collections.abc import Set
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -220,7 +221,7 @@ def check_runbook_tests(runbooks_dir: Path, runbooks: dict[str, Runbook]) -> lis
     return out
 
 
-def check_tests(alerts: dict[str, Rule], suite: Suite, *, covered: set[str] = frozenset()) -> list[Finding]:  # type: ignore[assignment]
+def check_tests(alerts: dict[str, Rule], suite: Suite, *, covered: Set[str] = frozenset()) -> list[Finding]:
     """Every alert fires in a test and stays quiet in another (`covered`: by generated tests)."""
     out = list(suite.findings)
     cov = suite.coverage()

@@ -26,6 +26,8 @@ from sre.rules.tree import RULE_SUFFIXES, Finding, RuleFile, display_path
 SLOTH_VERSION = "prometheus/v1"
 OPENSLO_API = "openslo/v1"
 SLOTH_DEFAULT_WINDOW = "30d"  # Sloth's default SLO period (its specs carry none)
+# OpenSLO has no field for alert windows: a short window names its preset in this annotation
+PRESET_ANNOTATION = "sre/alert-windows"
 
 
 class _Open(BaseModel):
@@ -201,7 +203,9 @@ def from_openslo(data: Any) -> Slo:
     else:
         raise ValueError("spec.objectives[0]: give target (e.g. 0.999) or targetPercent")
     labels = {str(k): str(v) for k, v in (doc.metadata.get("labels") or {}).items() if isinstance(v, str)}
+    preset = (doc.metadata.get("annotations") or {}).get(PRESET_ANNOTATION)
     return Slo(
+        alerting=Alerting(preset=str(preset)) if preset else Alerting(),
         name=str(doc.metadata.get("name")), service=spec.service, objective=target.normalize(),
         description=spec.description or str(doc.metadata.get("displayName") or ""),
         window=window.duration, labels=labels,

@@ -79,7 +79,8 @@ def _value_for(label: str, must: list[Matcher], must_not: Matcher | None = None)
                          + (f" and not {must_not}" if must_not else ""))
 
 
-def _labels(sel: Selector, extra: list[Matcher] = (), violate: Matcher | None = None) -> dict[str, str]:  # type: ignore[assignment]
+def _labels(sel: Selector, extra: tuple[Matcher, ...] = (), violate: Matcher | None = None) -> dict[str, str]:
+    """Label values satisfying the selector's matchers and `extra` (all but `violate`, which fails)."""
     matchers = [m for m in (*sel.matchers, *extra) if m.label != "__name__"]
     out = {}
     for label in dict.fromkeys(m.label for m in matchers):
@@ -108,7 +109,8 @@ def _series_text(sel: Selector, labels: dict[str, str]) -> str:
 
 @dataclass(frozen=True)
 class SeriesPlan:
-    """The SLI as counters: (series, is it the 'event' counter: bad for bad SLIs, good for good)."""
+    """The SLI as two counters to write: the event counter (bad events for a bad/total SLI, good
+    events for a good/total one) and the other one."""
 
     event: str
     other: str  # the complement (same metric) or the total (another metric)
@@ -127,8 +129,8 @@ def series_plan(slo: Slo) -> SeriesPlan:
            and not any(t.label == m.label for t in total.matchers)]
     if not own:
         raise CannotGenerate(f"sli.{event_name} selects the same series as sli.total")
-    inside = _labels(total, extra=event.matchers)
-    outside = _labels(total, extra=own, violate=own[0])
+    inside = _labels(total, extra=tuple(event.matchers))
+    outside = _labels(total, extra=tuple(own), violate=own[0])
     return SeriesPlan(_series_text(event, inside), _series_text(total, outside), False, event_name == "bad")
 
 

@@ -127,3 +127,17 @@ def test_what_cannot_move_over_is_named(tmp_path: Path) -> None:
     assert "calendar.yaml: document 1: spec.timeWindow: only rolling windows" in messages[0]
     assert "raw.yaml: slos[0].sli: only `events`" in messages[1]
     assert "week.yaml: slos[0] (api-latency): window 7d is shorter than 28d" in messages[2]
+
+
+def test_an_openslo_week_names_its_alert_windows_in_an_annotation(tmp_path: Path) -> None:
+    week = OPENSLO.replace("duration: 28d", "duration: 7d").replace(
+        "  labels: {team: platform}", "  labels: {team: platform}\n  annotations: {sre/alert-windows: sloth-7d}")
+    root = tmp_path / "alerts"
+    (root / "slos" / "windows").mkdir(parents=True)
+    (root / "slos" / "week.yaml").write_text(week)
+    (root / "slos" / "windows" / "sloth-7d.yaml").write_text(
+        (Path(__file__).parents[2] / "alerts" / "slos" / "windows" / "sloth-7d.yaml").read_text())
+    tree = load_tree(root)
+    assert tree.findings == []
+    (slo,) = tree.slo_specs
+    assert [str(f) for ba in slo.burn_alerts() for _, _, f in ba.pairs] == ["13.44", "3.5", "1.4", "0.98"]
