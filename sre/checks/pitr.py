@@ -319,12 +319,15 @@ def run(cfg: SreConfig, name: str, source: PitrSource, target: Target, *, backup
                           bcfg.pitr.boundary)
             figures = Background(bcfg, lambda: src)
             sanity = sanity_checks(reader, bcfg, figures)
+            observed["proof_seconds"] = round(time.monotonic() - t1 - observed["recovery_seconds"], 3)
         except SreError as exc:
             reason = str(exc)
         finally:
             if scratch is not None:
+                t2 = time.monotonic()
                 with signals_held():
                     scratch.drop()
+                observed["drop_seconds"] = round(time.monotonic() - t2, 3)
     seconds = time.monotonic() - t0
     observed["seconds"] = round(seconds, 3)
     return _result(name, source, target, reason, proof, sanity, observed)
