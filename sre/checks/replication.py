@@ -79,7 +79,8 @@ SELECT clock_timestamp(), pg_is_in_recovery(),
        CASE WHEN pg_is_in_recovery() THEN pg_get_wal_replay_pause_state() END,
        w.status, extract(epoch FROM clock_timestamp() - w.last_msg_receipt_time), w.pid,
        extract(epoch FROM current_setting('wal_receiver_timeout')::interval),
-       extract(epoch FROM current_setting('wal_receiver_status_interval')::interval)
+       extract(epoch FROM current_setting('wal_receiver_status_interval')::interval),
+       extract(epoch FROM w.last_msg_receipt_time - w.last_msg_send_time)
 FROM (SELECT 1) AS one LEFT JOIN pg_stat_wal_receiver AS w ON true
 """
 
@@ -134,6 +135,9 @@ class ReplicaView:
     receiver_pid: int | None  # visible even without the privilege to see the rest
     receiver_timeout: float  # wal_receiver_timeout, seconds (0: disabled)
     status_interval: float  # wal_receiver_status_interval, seconds
+    # The last message's trip from the primary (its send time, its clock) to the replica (receipt,
+    # the replica's clock): the link's one-way delay, give or take the clocks' skew.
+    transit: float | None = None
     heartbeat_at: datetime | None = None
     heartbeat_note: str | None = None
     # A second reading, taken only when the first found WAL received but not applied: a replica
@@ -223,6 +227,7 @@ def probe_replica(cluster_name: str, cluster: PostgresCluster, node: PgNode) -> 
             replay_lsn=parse_lsn(r[3]), unreplayed_bytes=None if r[4] is None else int(r[4]), replay_ts=r[5],
             pause_state=r[6], receiver_status=r[7], receiver_age=_num(r[8]),
             receiver_pid=r[9], receiver_timeout=float(r[10] or 0), status_interval=float(r[11] or 0),
+            transit=_num(r[12]),
         )
         if view.unreplayed_bytes:
             t0 = time.monotonic()
@@ -351,6 +356,7 @@ def judge_replica(cluster_name: str, cluster: PostgresCluster, node: PgNode, pri
         o["unreplayed_bytes"] = rv.unreplayed_bytes
         o["receiver_status"] = rv.receiver_status
         o["receiver_last_msg_age_seconds"] = _round(rv.receiver_age)
+        o["receiver_transit_seconds"] = None if rv.transit is None else round(max(0.0, rv.transit), 4)
         o["replay_paused"] = rv.pause_state in ("paused", "pause requested")
         o["last_replay_at"] = rv.replay_ts.isoformat() if rv.replay_ts else None
         if not rv.in_recovery:

@@ -49,6 +49,9 @@ def command(
     state_dir: Annotated[Path, typer.Option(help="Where sre.yaml, secrets and the SQLite state go.")] = Path("var/up"),
     kubeconfig: Annotated[Path | None, typer.Option(
         help="A kubeconfig for remediation to act on; without one, Kubernetes actions run in dry-run.")] = None,
+    wan: Annotated[str | None, typer.Option(
+        help="Put a WAN of this round trip (e.g. 75ms, the us-east-1 to eu-west-1 figure) on the "
+             "replication links between the two regions.")] = None,
 ) -> None:
     """Start the local stack (PostgreSQL primary+replica, Prometheus, Alertmanager, Redis pair, moto,
     the exporters and the application simulator), write its sre.yaml, and run the service against
@@ -71,8 +74,12 @@ def command(
             con.print(f"port {port} is in use; using {chosen}")
         port = chosen
     state_dir = state_dir.resolve()
+    from sre.config import parse_duration
+    from sre.sandbox.wan import WanSettings
+
+    settings = WanSettings(rtt=parse_duration(wan)) if wan else None
     with con.status("starting the local stack of real servers..."):
-        stack = Stack.start()
+        stack = Stack.start(wan=settings)
     try:
         with con.status("pgBackRest: archiving the primary's WAL to S3, one full backup..."):
             try:
@@ -86,6 +93,8 @@ def command(
         stack.prometheus.set_authorized_scrape("sre", [f"127.0.0.1:{port}"], _token_file(cfg, "metrics"))
         stack.alertmanager.set_webhook(f"{base}/webhook/alertmanager", cfg.webhook.token.file)
         notes = _run_steps(stack, cfg, con)
+        if stack.wan is not None:
+            notes.append(stack.wan.describe())
 
         t = Table(title=f"sre up: local stack ready in {stack.timings.get('total', 0):.1f}s", title_justify="left")
         for col in ("component", "url", "pid"):

@@ -155,8 +155,17 @@ def _postgres_rpo(cfg: SreConfig, facts: Facts, name: str, cluster: PostgresClus
         best = min(usable, key=lambda r: (r.observed.get("lag_seconds") is None, r.observed.get("lag_seconds") or 0))
         o = best.observed
         seconds = o.get("lag_seconds")
+        basis = o.get("lag_seconds_basis")
+        note = ""
+        transit = o.get("receiver_transit_seconds")
+        if basis == "primary_replay_lag" and seconds and transit is not None:
+            # The replica applies what it receives; the primary is ahead only by the WAL still on
+            # the way. The primary's lag figures are round trips (WAL out, the reply back), so the
+            # data a loss takes is the one-way transit of the replica's last message.
+            seconds = round(transit, 4)
+            note = ", one-way transit: WAL still on the way"
         detail = (f"not yet replayed on {o.get('replica')}: {human_seconds(seconds)} / "
-                  f"{human_bytes(o.get('lag_bytes'))} ({o.get('lag_seconds_basis')}), link up")
+                  f"{human_bytes(o.get('lag_bytes'))} ({basis}{note}), link up")
         return ClusterRpo(name, "postgres", seconds, o.get("lag_bytes"), "replica", detail, obj.rpo, "up")
     point = newest_recovery_point(facts, name)
     if point is None:

@@ -21,6 +21,7 @@ from sre.sandbox.pgbackrest import PgBackRestSandbox
 from sre.sandbox.postgres import PgPair, chown_for_postgres
 from sre.sandbox.prometheus import Alertmanager, Prometheus, new_alertmanager, new_prometheus
 from sre.sandbox.redis import RedisPair
+from sre.sandbox.wan import Wan, WanSettings, attach
 
 ALL = frozenset({"postgres", "prometheus", "alertmanager", "redis", "moto", "exporters", "appsim"})
 
@@ -36,12 +37,14 @@ class Stack:
     exporters: Exporters | None = None
     appsim: AppSim | None = None
     pgbackrest: PgBackRestSandbox | None = None
+    wan: Wan | None = None  # replication links between the "regions", when started with wan=
     timings: dict[str, float] = field(default_factory=dict)
     _stopped: bool = False
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @classmethod
-    def start(cls, components: set[str] | frozenset[str] = ALL, root: Path | None = None) -> Stack:
+    def start(cls, components: set[str] | frozenset[str] = ALL, root: Path | None = None,
+              wan: WanSettings | None = None) -> Stack:
         unknown = set(components) - ALL
         if unknown:
             raise ValueError(f"unknown sandbox components: {sorted(unknown)}")
@@ -86,6 +89,8 @@ class Stack:
             first = next((e for e in errors if e is not None), None)
             if first is not None:
                 raise first
+            if wan is not None:
+                stack.wan = attach(stack, wan)
             if stack.appsim and stack.prometheus:
                 stack.appsim.register(stack.prometheus)
             if "exporters" in components:
@@ -154,6 +159,8 @@ class Stack:
                 return
             self._stopped = True
         errors: list[str] = []
+        if self.wan is not None:
+            self.wan.stop()
         for part in (self.prometheus, self.exporters, self.appsim, self.pgbackrest, self.alertmanager, self.moto,
                      self.redis, self.postgres):
             if part is None:

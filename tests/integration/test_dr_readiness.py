@@ -91,10 +91,13 @@ def writes(node: PgServer, every: float = 0.05) -> Iterator[None]:
     node.sql("CREATE TABLE IF NOT EXISTS dr_load (n bigserial PRIMARY KEY, at timestamptz DEFAULT now())")
 
     def run() -> None:
-        with psycopg.connect(node.dsn, autocommit=True) as conn:
-            while not stop.is_set():
-                conn.execute("INSERT INTO dr_load DEFAULT VALUES")
-                stop.wait(every)
+        try:
+            with psycopg.connect(node.dsn, autocommit=True) as conn:
+                while not stop.is_set():
+                    conn.execute("INSERT INTO dr_load DEFAULT VALUES")
+                    stop.wait(every)
+        except psycopg.OperationalError:
+            pass  # the primary went away (an unplanned drill stops it): the load ends with it
 
     t = threading.Thread(target=run, daemon=True)
     t.start()
