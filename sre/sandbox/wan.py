@@ -7,23 +7,26 @@ optionally at a capped bandwidth. The sandbox points the replicas' replication c
 through it (`Wan.attach`), so WAL reaches the other "region" one way-delay late, as it would
 between us-east-1 and eu-west-1 (about 75 ms round trip).
 
-One asyncio loop in a daemon thread serves every link of a `Wan`; stopping it closes the
-listeners and every connection. `tc netem` would be closer to a real network but needs network
+Each link is a small process of its own (`python -m sre.sandbox.wan`), started and stopped by
+PID like every other part of the sandbox. `tc netem` would be closer to a real network but needs network
 namespaces and CAP_NET_ADMIN, which the machines this runs on do not all grant.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import random
 import re
-import threading
+import sys
+import tempfile
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sre.sandbox.procs import SandboxError, wait_until
+from sre.sandbox.procs import ManagedProcess, SandboxError, free_port, port_open, wait_until
 
 if TYPE_CHECKING:
     from sre.sandbox.postgres import PgServer
@@ -47,19 +50,15 @@ class WanSettings:
 class WanLink:
     name: str
     target_port: int
-    port: int = 0
-    connections: int = 0
-    bytes_forwarded: int = 0
-    bytes_dropped: int = 0
-    server: asyncio.base_events.Server | None = field(default=None, repr=False)
+    port: int
+    process: ManagedProcess | None = field(default=None, repr=False)
 
 
 class _Pipe:
     """One direction of one connection: read, hold until due, write, in order."""
 
-    def __init__(self, settings: WanSettings, link: WanLink, from_server: bool) -> None:
+    def __init__(self, settings: WanSettings, from_server: bool) -> None:
         self.settings = settings
-        self.link = link
         self.from_server = from_server
         self.queue: deque[tuple[float, bytes]] = deque()
         self.ready = asyncio.Event()
@@ -82,7 +81,6 @@ class _Pipe:
         except (ConnectionError, OSError):
             pass
         if self.from_server and self.settings.drop_in_flight:
-            self.link.bytes_dropped += sum(len(d) for _, d in self.queue)
             self.queue.clear()
         self.queue.append((self.due(0), b""))  # end of stream, delivered after the data
         self.ready.set()
@@ -101,77 +99,71 @@ class _Pipe:
                         writer.close()
                         return
                     writer.write(data)
-                    self.link.bytes_forwarded += len(data)
                     await writer.drain()
                 self.ready.clear()
         except (ConnectionError, OSError):
             writer.close()
 
 
-class Wan:
-    """The links of one sandbox, served by one event loop thread."""
+async def serve(port: int, target_port: int, settings: WanSettings) -> None:
+    """Forward 127.0.0.1:`port` to 127.0.0.1:`target_port` across the WAN, until cancelled."""
+    async def accept(client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
+        try:
+            server_r, server_w = await asyncio.open_connection("127.0.0.1", target_port)
+        except OSError:
+            client_w.close()
+            return
+        up, down = _Pipe(settings, False), _Pipe(settings, True)
+        try:
+            await asyncio.gather(up.read(client_r), up.write(server_w), down.read(server_r), down.write(client_w),
+                                 return_exceptions=True)
+        finally:
+            client_w.transport.abort()
+            server_w.transport.abort()
 
-    def __init__(self, settings: WanSettings | None = None) -> None:
+    server = await asyncio.start_server(accept, "127.0.0.1", port)
+    async with server:
+        await server.serve_forever()
+
+
+class Wan:
+    """The links of one sandbox: one proxy process per link, each stopped by its PID.
+
+    Processes of their own, not threads of the caller: a proxy sharing the interpreter with a
+    drill's canary and a write load waits for the GIL, and its delay stops being the WAN's."""
+
+    def __init__(self, settings: WanSettings | None = None, root: Path | None = None) -> None:
         self.settings = settings or WanSettings()
+        self.root = root or Path(tempfile.mkdtemp(prefix="sre-wan-"))
+        self.root.mkdir(parents=True, exist_ok=True)
         self.links: dict[str, WanLink] = {}
-        self._writers: list[asyncio.StreamWriter] = []
-        self.loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self.loop.run_forever, name="sandbox-wan", daemon=True)
-        self._thread.start()
 
     def link(self, name: str, target_port: int) -> WanLink:
         """Listen on a free loopback port forwarding to `target_port` across the WAN."""
-        link = WanLink(name, target_port)
-        future = asyncio.run_coroutine_threadsafe(self._listen(link), self.loop)
-        try:
-            future.result(timeout=10)
-        except Exception as exc:
-            raise SandboxError("wan", f"{name}: cannot listen: {exc}") from None
+        s = self.settings
+        port = free_port()
+        cmd = [sys.executable, "-m", "sre.sandbox.wan", "--port", str(port), "--target", str(target_port),
+               "--rtt", str(s.rtt), "--jitter", str(s.jitter)]
+        if s.bandwidth:
+            cmd += ["--bandwidth", str(s.bandwidth)]
+        if s.drop_in_flight:
+            cmd.append("--drop-in-flight")
+        proc = ManagedProcess(name=f"wan {name}", cmd=cmd, log_path=self.root / f"{name}.log").start()
+        link = WanLink(name, target_port, port, proc)
         self.links[name] = link
+        proc.wait_ready(lambda: port_open(port), timeout=20)
         return link
 
-    async def _listen(self, link: WanLink) -> None:
-        async def accept(client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
-            link.connections += 1
-            try:
-                server_r, server_w = await asyncio.open_connection("127.0.0.1", link.target_port)
-            except OSError:
-                client_w.close()
-                return
-            up, down = _Pipe(self.settings, link, False), _Pipe(self.settings, link, True)
-            self._writers += [client_w, server_w]
-            try:
-                await asyncio.gather(up.read(client_r), up.write(server_w), down.read(server_r),
-                                     down.write(client_w), return_exceptions=True)
-            finally:
-                for w in (client_w, server_w):
-                    w.transport.abort()
-                    self._writers.remove(w)
-
-        link.server = await asyncio.start_server(accept, "127.0.0.1", 0)
-        link.port = link.server.sockets[0].getsockname()[1]
-
     def stop(self) -> None:
-        async def close() -> None:
-            # Aborting every connection ends its pipes, so each task finishes on its own; tasks
-            # left cancelled with unread exceptions would be reported from the garbage collector
-            # at any later moment, in whatever thread it runs.
-            for link in self.links.values():
-                if link.server is not None:
-                    link.server.close()
-            for w in list(self._writers):
-                w.transport.abort()
-            others = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
-            _, pending = await asyncio.wait(others, timeout=2) if others else (set(), set())
-            for task in pending:
-                task.cancel()
-            await asyncio.gather(*pending, return_exceptions=True)
-
-        if self.loop.is_running():
-            asyncio.run_coroutine_threadsafe(close(), self.loop).result(timeout=10)
-            self.loop.call_soon_threadsafe(self.loop.stop)
-            self._thread.join(10)
-        self.loop.close()
+        errors = []
+        for link in self.links.values():
+            if link.process is not None:
+                try:
+                    link.process.stop(timeout=10)
+                except Exception as exc:  # stop the other links even if one misbehaves
+                    errors.append(f"{link.name}: {exc}")
+        if errors:
+            raise SandboxError("wan", "; ".join(errors))
 
     def describe(self) -> str:
         s = self.settings
@@ -215,7 +207,7 @@ def attach_redis(wan: Wan, pair: RedisPair) -> WanLink:
 
 def attach(stack: Stack, settings: WanSettings) -> Wan:
     """The sandbox's hook: both replication links through one WAN."""
-    wan = Wan(settings)
+    wan = Wan(settings, stack.root / "wan")
     try:
         if stack.postgres is not None:
             attach_postgres(wan, stack.postgres.primary.port, stack.postgres.replica)
@@ -225,3 +217,23 @@ def attach(stack: Stack, settings: WanSettings) -> Wan:
         wan.stop()
         raise
     return wan
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="A delaying TCP proxy (one WAN link of the sandbox).")
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--target", type=int, required=True)
+    parser.add_argument("--rtt", type=float, default=0.075)
+    parser.add_argument("--jitter", type=float, default=0.0)
+    parser.add_argument("--bandwidth", type=float, default=None)
+    parser.add_argument("--drop-in-flight", action="store_true")
+    args = parser.parse_args(argv)
+    settings = WanSettings(args.rtt, args.jitter, args.bandwidth, args.drop_in_flight)
+    try:
+        asyncio.run(serve(args.port, args.target, settings))
+    except KeyboardInterrupt:
+        pass
+
+
+if __name__ == "__main__":
+    main()

@@ -15,11 +15,12 @@ from tests.integration.test_dr_readiness import configure, writes
 
 pytestmark = pytest.mark.slow
 
-# The canary's and the load's write interval. The measured RPO is quantised to it (the span of
-# lost writes), so the round trip is chosen for a one-way delay longer than it: something is
-# always on the way when the primary dies.
+# The canary's write interval; the load writes as fast as it can. The measured RPO is quantised
+# to the interval (the span of lost writes). The round trip is longer than the sandbox's default
+# 75 ms so that writes are always on the way when the primary dies, even on a busy machine whose
+# threads stall for tens of milliseconds.
 INTERVAL = 0.02
-RTT = 0.075
+RTT = 0.2
 
 
 def test_unplanned_drill_over_the_wan_loses_what_was_estimated(drill_env: EnvFactory) -> None:
@@ -28,14 +29,13 @@ def test_unplanned_drill_over_the_wan_loses_what_was_estimated(drill_env: EnvFac
                                       "log_file": str(n.log_path)} for n in (env.east1, env.west1)},
                    "canary_interval": INTERVAL}
     cfg = configure(env, drills=data_drills)
-    wan = Wan(WanSettings(rtt=RTT, drop_in_flight=True))
+    wan = Wan(WanSettings(rtt=RTT, drop_in_flight=True), env.root / "wan")
     try:
-        link = attach_postgres(wan, env.east1.port, env.west1)
+        attach_postgres(wan, env.east1.port, env.west1)  # returns once west1 streams through it
         with writes(env.east1, every=0.002):
             time.sleep(0.5)
             rep = run_drill(cfg, env.store(), DrillRequest("us-east-1", "eu-west-1", mode="unplanned",
                                                            reason="wan", actor="test"))
-        assert link.bytes_forwarded > 0 and link.connections >= 1
     finally:
         wan.stop()
     sw = rep["switches"][0]
@@ -58,6 +58,7 @@ def test_sandbox_redis_replication_crosses_the_wan() -> None:
     try:
         assert stack.redis is not None and stack.wan is not None
         link = stack.wan.links["redis-replication"]
+        assert link.process is not None and link.process.alive()
         primary = redis.Redis.from_url(stack.redis.primary_url)
         replica = redis.Redis.from_url(stack.redis.replica_url)
         primary.set("wan-probe", "1")
@@ -66,7 +67,6 @@ def test_sandbox_redis_replication_crosses_the_wan() -> None:
             assert time.monotonic() - t0 < 10, "the write never crossed the WAN"
             time.sleep(0.005)
         assert time.monotonic() - t0 >= 0.045  # one way of a 100 ms round trip, at least
-        assert link.bytes_forwarded > 0
         assert "redis-replication" in stack.wan.describe()
     finally:
         stack.stop()
