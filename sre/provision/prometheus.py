@@ -411,12 +411,11 @@ def apply_kubernetes(plan: Plan, api: ApiClient, namespace: str) -> ApplyResult:
         obj = ch.desired
         try:
             with errors(f"apply PrometheusRule {namespace}/{ch.name}", api):
-                stored: Any = crd.patch_namespaced_custom_object(
+                # Raw: the client deserializes only a 200, and server-side apply creates with 201.
+                raw: Any = crd.patch_namespaced_custom_object(
                     CRD_GROUP, CRD_VERSION, namespace, CRD_PLURAL, ch.name, obj, field_manager=FIELD_MANAGER,
-                    force=True, _content_type=APPLY_PATCH)
-                if stored is None:  # the client returns no body for 201 Created: read what was stored
-                    plan.requests += 1
-                    stored = crd.get_namespaced_custom_object(CRD_GROUP, CRD_VERSION, namespace, CRD_PLURAL, ch.name)
+                    force=True, _content_type=APPLY_PATCH, _preload_content=False)
+                stored = json.loads(raw.data or b"{}")
         except (KubeApiError, KubeForbidden) as exc:
             result.failed.append((ch.name, _explain(exc, namespace)))
             continue
