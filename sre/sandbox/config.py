@@ -28,6 +28,7 @@ SANDBOX_ABSENT: dict[str, str] = {
     r"nginx_ingress_controller_.*": "no ingress controller in the sandbox: the simulated API is scraped directly",
     r"sre_drill_.*": "published from the first failover drill the service runs",
     r"sre_remediations_total.*": "counted from the first automated remediation",
+    r"sre_backup_restore_duration_seconds.*": "set by the daily backups.verify job's restore test",
     r'sre_job_runs_total\{.*status="error".*\}': "counted from the first job run that errors",
     r'sre_job_last_success_timestamp_seconds\{.*exported_job="backups\.(freshness|verify)".*\}':
         "the backup jobs run on their daily schedule (sre up verifies the backup through the CLI)",
