@@ -127,13 +127,15 @@ def load_rules(stack: Stack, cfg: SreConfig, timing: Timing) -> int:
 
 def loop_config(stack: Stack, state: Path, timing: Timing) -> Path:
     """The sandbox's sre.yaml for the loop: remediation for real on runbooks at `timing`, the
-    replica check every second, backup freshness every second against a tight RPO."""
+    replica check every second, backup freshness every second against a tight RPO, DR readiness
+    every two seconds."""
     path = write_sandbox_config(stack, state)
     data = yaml.safe_load(path.read_text())
     data["remediation"] = {**data.get("remediation", {}), "dry_run": False,
                            "runbooks_dir": str(fast_runbooks(runbooks_dir(load_config(path)), state / "runbooks",
                                                              timing))}
-    data["jobs"] = {"replicas.check": {"every": "1s"}, "backups.freshness": {"every": "1s"}}
+    data["jobs"] = {"replicas.check": {"every": "1s"}, "backups.freshness": {"every": "1s"},
+                    "dr.readiness": {"every": "2s"}}
     data["backups"]["main"]["max_age"] = BACKUP_MAX_AGE
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     return path

@@ -27,6 +27,7 @@ SANDBOX_ABSENT: dict[str, str] = {
                                            "PostgresPrimaryDown reads pg_settings_in_hot_standby too",
     r"nginx_ingress_controller_.*": "no ingress controller in the sandbox: the simulated API is scraped directly",
     r"sre_drill_.*": "published from the first failover drill the service runs",
+    r"sre_dr_estimated_rto_seconds.*": "estimated from passed failover drills; none has run here",
     r"sre_remediations_total.*": "counted from the first automated remediation",
     r"sre_backup_restore_duration_seconds.*": "set by the daily backups.verify job's restore test",
     r'sre_job_runs_total\{.*status="error".*\}': "counted from the first job run that errors",

@@ -137,11 +137,19 @@ class Exporters:
     def blackbox(self) -> Exporter:
         return self.by_job("blackbox")[0]
 
-    def register(self, prometheus: Prometheus) -> None:
-        """Scrape every exporter under its job (file_sd: no reload), and the current probes."""
+    def register(self, prometheus: Prometheus, *, slow_postgres: bool = True) -> None:
+        """Scrape every exporter under its job (file_sd: no reload), and the current probes.
+
+        postgres_exporter answers in about 1 s when its server is down and serves requests one
+        at a time: at a 1 s interval scrapes queue up and time out, and pg_up 0 is never stored.
+        So it is scraped every 3 s, unless `slow_postgres` is off (a benchmark that keeps its
+        servers up and wants every interval at 1 s)."""
         for job in sorted({e.job for e in self.items} - {"blackbox"}):
             groups = [{"targets": [e.address], "labels": {"job": job, **e.labels}} for e in self.by_job(job)]
-            prometheus.set_target_groups(job, groups)
+            slow = slow_postgres and job == "postgres"
+            prometheus.set_target_groups(job, groups, slow=slow)
+            (prometheus.targets_dir if slow else prometheus.slow_targets_dir).joinpath(f"{job}.json").unlink(
+                missing_ok=True)
         self.set_probes(prometheus, self.probes)
 
     def set_probes(self, prometheus: Prometheus, probes: list[Probe]) -> None:

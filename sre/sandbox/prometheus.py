@@ -48,6 +48,10 @@ class Prometheus:
         return self.root / "targets"
 
     @property
+    def slow_targets_dir(self) -> Path:
+        return self.targets_dir / "slow"
+
+    @property
     def log_path(self) -> Path:
         return self.root / "prometheus.log"
 
@@ -62,6 +66,11 @@ class Prometheus:
                 # Prometheus picks it up without a reload.
                 {"job_name": "file_sd", "file_sd_configs": [
                     {"files": [str(self.targets_dir / "*.json")], "refresh_interval": "1s"}]},
+                # Targets that answer slowly when their server is down (postgres_exporter takes
+                # about 1 s and queues the next request behind it): scraped every 3 s, so
+                # scrapes never pile up and a down server still reads as pg_up 0.
+                {"job_name": "file_sd_slow", "scrape_interval": "3s", "scrape_timeout": "2500ms",
+                 "file_sd_configs": [{"files": [str(self.slow_targets_dir / "*.json")], "refresh_interval": "1s"}]},
             ],
         }
         for job, (targets, token_file) in sorted(self.authorized.items()):
@@ -76,7 +85,7 @@ class Prometheus:
 
     def start(self) -> None:
         exe = require_binary("prometheus", "prometheus")
-        for d in (self.root, self.rules_dir, self.targets_dir, self.root / "data"):
+        for d in (self.root, self.rules_dir, self.targets_dir, self.slow_targets_dir, self.root / "data"):
             d.mkdir(parents=True, exist_ok=True)
         self.config_path.write_text(yaml.safe_dump(self.config(), sort_keys=False))
         self.process = ManagedProcess(
@@ -96,9 +105,10 @@ class Prometheus:
             entry_labels["__metrics_path__"] = metrics_path
         return self.set_target_groups(job, [{"targets": targets, "labels": entry_labels}])
 
-    def set_target_groups(self, job: str, groups: list[dict[str, Any]]) -> Path:
-        """Write job `job`'s file_sd groups, replaced atomically (Prometheus may read it any time)."""
-        path = self.targets_dir / f"{job}.json"
+    def set_target_groups(self, job: str, groups: list[dict[str, Any]], *, slow: bool = False) -> Path:
+        """Write job `job`'s file_sd groups, replaced atomically (Prometheus may read it any time);
+        `slow`: scraped every 3 s instead of every second."""
+        path = (self.slow_targets_dir if slow else self.targets_dir) / f"{job}.json"
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps(groups))
         tmp.rename(path)
@@ -134,6 +144,8 @@ class Alertmanager:
     port: int
     webhook_url: str | None = None
     webhook_credentials_file: Path | None = None
+    group_by: list[str] = field(default_factory=lambda: ["alertname", "namespace"])
+    group_wait: str = "1s"
     process: ManagedProcess | None = field(default=None, repr=False)
 
     @property
@@ -157,7 +169,7 @@ class Alertmanager:
                                                        "credentials_file": str(self.webhook_credentials_file)}}
             receiver["webhook_configs"] = [wh]
         return {
-            "route": {"receiver": "sre", "group_by": ["alertname", "namespace"], "group_wait": "1s",
+            "route": {"receiver": "sre", "group_by": self.group_by, "group_wait": self.group_wait,
                       "group_interval": "2s", "repeat_interval": "1h"},
             "receivers": [receiver],
         }

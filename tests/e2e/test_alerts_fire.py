@@ -42,7 +42,7 @@ import psycopg
 import pytest
 
 from sre.content import content_dir
-from sre.provision.dashboards_validate import live_check
+from sre.provision.dashboards_validate import for_live, live_check
 from sre.provision.grafana import sources_for
 from sre.sandbox.procs import wait_until
 from tests.alert_loop import (
@@ -92,7 +92,11 @@ def test_live_lint_and_dashboards_find_a_series_for_every_selector(loop: Loop) -
     assert {f["rule"] for f in report["expected_absent"]} >= {"KubeNodeNotReady", "ApiCpuSaturated"}
     live = live_check(sources_for(loop.cfg), loop.stack.prometheus.url, absent=loop.cfg.alerts.live_absent,
                       require_all=True)
-    assert (live["failed"], live["empty_required"]) == ([], [])
+    assert live["failed"] == []
+    for item in live["empty_required"]:
+        # An instant query: a scrape that timed out on a busy machine leaves a gap; ask again.
+        wait_until(lambda q=item["expr"]: loop.query(for_live(q)), timeout=20, interval=0.5,
+                   what=f"data for {item['dashboard']} {item['where']}: {item['expr']}")
     assert live["queries"] > 150 and live["empty_other"] == [] and live["expected_empty"]
 
 
@@ -180,10 +184,13 @@ def test_a_stopped_replica_is_not_a_primary_down(loop: Loop) -> None:
     assert loop.stack.postgres is not None
     since = time.time()
     loop.stack.postgres.replica.stop()
+    # Three scrapes in a row (3 s apart) say pg_up 0 for west1: several evaluations of a rule
+    # with for: 0s.
+    wait_until(lambda: loop.query('max_over_time(pg_up{node="west1"}[8s]) == 0 '
+                                  'and count_over_time(pg_up{node="west1"}[8s]) >= 3'),
+               timeout=30, interval=0.2, what="west1 down for three scrapes")
     _wait_seen(loop, [("ReplicationCheckFailing", {"cluster": "main", "replica": "west1"}),
                       ("SreJobStale", {"exported_job": "replicas.check"})], since, timeout=30)
-    # The exporter has said pg_up 0 for west1 over several evaluations by now, with for: 0s.
-    assert loop.query('pg_up{node="west1"} == 0')
     assert not loop.firing_in_prometheus("PostgresPrimaryDown")
     assert loop.watch.seen("PostgresPrimaryDown", since) is None
 
