@@ -299,13 +299,14 @@ def failing_probe(stack: Stack) -> Iterator[str]:
 
 @contextlib.contextmanager
 def app_trouble(stack: Stack) -> Iterator[None]:
-    """Through the simulator: half the API requests fail, every request takes 3 s, the event loop
+    """Through the simulator: 40% of API requests fail, 20% are rate-limited (429), 20% refused
+    as unauthenticated (401), every request takes 3 s, the event loop
     lags 1 s; the gateway delivers in 3 s, drops sockets server-side, and loses 70% of them. Rates
     go up tenfold so that the fault dominates the history the long burn windows see."""
     assert stack.appsim is not None
     before = stack.appsim.control()
     stack.appsim.control({
-        "api": {"request_rate": 300, "status_ratios": {"500": 0.5}, "latency_seconds": 3,
+        "api": {"request_rate": 300, "status_ratios": {"500": 0.4, "429": 0.2, "401": 0.2}, "latency_seconds": 3,
                 "event_loop_lag_p99_seconds": 1},
         "gateway": {"delivery_rate": 500, "delivery_latency_seconds": 3, "churn_rate": 200, "connections": 300},
         "tls": {"cert_days": 5},

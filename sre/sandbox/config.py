@@ -30,6 +30,11 @@ SANDBOX_ABSENT: dict[str, str] = {
     r"sre_dr_estimated_rto_seconds.*": "estimated from passed failover drills; none has run here",
     r"sre_remediations_total.*": "counted from the first automated remediation",
     r"sre_backup_restore_duration_seconds.*": "set by the daily backups.verify job's restore test",
+    r'sre_backup_verify_success\{.*check="backup\.pitr".*\}': "set by the daily backups.verify job's PITR restore",
+    r"sre_backup_pitr_.*": "set by the daily backups.verify job's PITR restore",
+    r"sre_backup_wal_gap.*": "set by the daily backups.verify job's WAL continuity check",
+    r'sre_backup_(last_success_timestamp|max_age)_seconds\{.*format="redis-rdb".*\}':
+        "no Redis snapshot set in the sandbox's backups",
     r'sre_job_runs_total\{.*status="error".*\}': "counted from the first job run that errors",
     r'sre_job_last_success_timestamp_seconds\{.*exported_job="backups\.(freshness|verify)".*\}':
         "the backup jobs run on their daily schedule (sre up verifies the backup through the CLI)",
