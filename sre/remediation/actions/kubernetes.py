@@ -134,7 +134,7 @@ class Scale(_OnDeployment):
                                     f"(bounds [{p.min}, {ceiling}]: {why}): nothing a scale can do")
             apps.patch_namespaced_deployment_scale(p.deployment, p.namespace, {"spec": {"replicas": want}},
                                                    _request_timeout=REQUEST_TIMEOUT)
-            return {"from": have, "to": want, "ceiling": ceiling, "hpa_max": hpa_max}
+            return {"from": have, "to": want, **({"hpa_max": hpa_max} if hpa_max is not None else {})}
 
         return _call(f"scale deployment {p.namespace}/{p.deployment}", ctx, scale)
 
