@@ -665,6 +665,33 @@ class DrillNode(_Model):
     log_file: Path | None = Field(None, description="Server log for `pg_ctl start -l` (default: <datadir>/../<name>.log).")
 
 
+class DrillAlertsPerMode(_Model):
+    planned: list[str] | None = Field(None, description="Alert names for planned drills (unset: the default).")
+    unplanned: list[str] | None = Field(None, description="Alert names for unplanned drills (unset: the default).")
+
+
+class DrillAlertsConfig(_Model):
+    """What a drill expects of the alerting around it (docs/drills.md, "Alerting")."""
+
+    enabled: bool = Field(True, description="Silence, watch and grade the alerts of each drill (needs "
+                          "endpoints.alertmanager; endpoints.prometheus for the rules' bounds and ALERTS).")
+    expected: DrillAlertsPerMode = Field(
+        default_factory=DrillAlertsPerMode, description="Alerts that must fire for the drilled cluster "
+        "(default: unplanned PostgresPrimaryDown and ReplicaDisconnected, planned none).")
+    may_fire: DrillAlertsPerMode = Field(
+        default_factory=DrillAlertsPerMode, description="Alerts of the drilled cluster that may fire without "
+        "failing anything (default: the replication and PostgreSQL availability alerts).")
+    stop_on: list[str] = Field(default_factory=list, description="Alerts that abort the drill (and undo it) "
+                               "when they fire, e.g. the API's SLO fast burn; never silenced.")
+    margin: Seconds = Field(60.0, description="Added to a rule's `for:` and evaluation interval: the bound "
+                            "within which an expected alert must fire after the fault (scrape and check delays).")
+    poll: Seconds = Field(2.0, gt=0, description="How often the drill reads Alertmanager's alerts.")
+    settle: Seconds = Field(300.0, description="Longest wait, after a drill, for its silenced alerts to resolve "
+                            "before the silences are removed.")
+    deadline: Seconds = Field(3600.0, gt=0, description="A drill still running this long after it started is "
+                              "stopped and undone; its silences end then.")
+
+
 class DrillsConfig(_Model):
     """Failover drills (docs/drills.md)."""
 
@@ -685,6 +712,7 @@ class DrillsConfig(_Model):
     http_timeout: Seconds = Field(10.0, description="Timeout of each health endpoint request.")
     nodes: dict[str, DrillNode] = Field(default_factory=dict, description="PostgreSQL node name -> server control.")
     reports_dir: Path | None = Field(None, description="Where reports are written (default: <state.dir>/reports).")
+    alerts: DrillAlertsConfig = Field(default_factory=DrillAlertsConfig)
     max_age: Seconds = Field(
         30 * 86400.0, description="DR readiness: without a passed drill of a region pair this recent, it is not ready.",
     )

@@ -75,7 +75,9 @@ class DrillEnv:
 def start_drill_env(sandbox: Stack, *, objectives: dict[str, Any] | None = None,
                     kube_host: str | None = None, deployments: dict[str, dict[str, int]] | None = None,
                     health_urls: list[str] | None = None, environment: str = "staging",
-                    grafana: tuple[str, str] | None = None) -> DrillEnv:
+                    grafana: tuple[str, str] | None = None,
+                    extra: dict[str, Any] | None = None) -> DrillEnv:
+    """`extra`: more configuration, merged one level deep (drills: {alerts: ...} adds to drills)."""
     assert sandbox.moto is not None
     root = Path(tempfile.mkdtemp(prefix="sre-drill-"))
     root.chmod(0o755)
@@ -113,6 +115,8 @@ def start_drill_env(sandbox: Stack, *, objectives: dict[str, Any] | None = None,
         if kube_host:
             cfg["kubernetes"] = {"host": kube_host, "regions": {
                 region: {"deployments": deps} for region, deps in (deployments or {}).items()}}
+        for key, value in (extra or {}).items():
+            cfg[key] = {**cfg[key], **value} if isinstance(cfg.get(key), dict) else value
         state.mkdir(parents=True, exist_ok=True)
         path = state / "sre.yaml"
         path.write_text(yaml.safe_dump(cfg, sort_keys=False))

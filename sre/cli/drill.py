@@ -37,6 +37,9 @@ def _print_plan(c: Console, p: dict[str, Any]) -> None:
     o = p["objectives"]
     c.print(f"objectives: RTO <= {o['rto_seconds']:g}s, RPO <= {o['rpo_seconds']:g}s"
             f"{' (planned: 0 rows)' if p['mode'] == 'planned' else ''}")
+    al = p["alerting"]
+    c.print(f"alerting: expected {', '.join(al['expected']) or 'none'}; may fire {', '.join(al['may_fire']) or 'none'}"
+            f"; stop on {', '.join(al['stop_on']) or 'nothing'}")
     for n in p["notes"]:
         c.print(f"[yellow]note[/]: {n}")
     c.print("nothing was touched; run again with --execute to drill")
@@ -63,6 +66,16 @@ def _print_report(c: Console, rep: dict[str, Any]) -> None:
         measured = "-" if v["measured"] is None else f"{v['measured']:g}"
         c.print(f"  {v['switch']:<9} {v['objective']}: {measured} {v['unit']} (objective <= {v['target']:g} "
                 f"{v['unit']}) {verdict}")
+    al = rep.get("alerting") or {}
+    if al:
+        mark = {"pass": "[green]pass[/]", "fail": "[red]FAIL[/]"}.get(al.get("verdict", ""), "not checked")
+        c.print(f"  alerting: {mark} - {al.get('message', '')}")
+        for e in al.get("expected") or []:
+            took = "-" if e["detection_seconds"] is None else f"{e['detection_seconds']:g}s"
+            c.print(f"    {e['alertname']}: {took} after the fault (bound {e['bound_seconds']:g}s) "
+                    f"{'[green]pass[/]' if e['pass'] else '[red]FAIL[/]'}")
+        for u in al.get("unexpected") or []:
+            c.print(f"    [yellow]unexpected[/]: {u['alertname']} {u['labels']}")
     undo = rep.get("undo") or {}
     if undo.get("ran"):
         c.print(f"  undone: {', '.join(undo['undone']) or 'nothing needed'}")
@@ -90,6 +103,9 @@ def failover(
     yes: Annotated[bool, typer.Option("--yes", help="Confirm a drill against production.")] = False,
     reason: Annotated[str | None, typer.Option(help="Why (required with --execute against production; "
                                                     "recorded in the report).")] = None,
+    stop_on: Annotated[list[str] | None, typer.Option(
+        "--stop-on", help="An alert that stops and undoes the drill when it fires (repeatable; adds to "
+                          "drills.alerts.stop_on).", show_default=False)] = None,
     config: ConfigOpt = None,
     output: OutputOpt = Output.table,
 ) -> None:
@@ -98,7 +114,8 @@ def failover(
     from sre.drills.failover import DrillRequest, default_actor, plan, validate
 
     cfg = load(config)
-    req = DrillRequest(from_region, to_region, cluster, mode.value, failback, reason, "manual", default_actor())
+    req = DrillRequest(from_region, to_region, cluster, mode.value, failback, reason, "manual", default_actor(),
+                       stop_on=list(stop_on or []))
     if not execute:
         p = plan(cfg, req)
         emit(output, p, lambda c: _print_plan(c, p))

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from sre.drills import measure
+from sre.drills import alerting, measure
 from sre.drills.nodes import Member, in_region, members, pick_cluster
 from sre.drills.steps import Event, Interrupted, NotUndone, Outcome, Runner, Step, deferred_signals, interruptible
 from sre.errors import CheckFailed, UsageError
@@ -65,6 +65,7 @@ class DrillRequest:
     # Called before/after a step by name ("before:dns", "after:failback.promote"): chaos and tests
     # inject faults here, through the same undo path a real failure takes.
     hooks: dict[str, Hook] = field(default_factory=dict)
+    stop_on: list[str] = field(default_factory=list)  # alerts that abort the drill (with drills.alerts.stop_on)
 
 
 def validate(cfg: SreConfig, req: DrillRequest, *, execute: bool, yes: bool) -> None:
@@ -88,6 +89,9 @@ def validate(cfg: SreConfig, req: DrillRequest, *, execute: bool, yes: bool) -> 
     for m in (in_region(ms, req.from_region, cluster), in_region(ms, req.to_region, cluster)):
         if not m.target:
             raise UsageError(f"dns.node_targets has no entry for {m.name}: the drill cannot point the record at it")
+    if (req.stop_on or cfg.drills.alerts.stop_on) and not alerting.active(cfg):
+        raise UsageError("stop conditions are read from Alertmanager: set endpoints.alertmanager "
+                         "(and leave drills.alerts.enabled on)")
     if execute and cfg.environment == "production" and not (yes and req.reason):
         raise UsageError("a drill against production needs --yes and --reason \"why\" (recorded in the report)")
 
@@ -130,14 +134,18 @@ def plan(cfg: SreConfig, req: DrillRequest) -> dict[str, Any]:
     src, dst = in_region(ms, req.from_region, cluster), in_region(ms, req.to_region, cluster)
     record = cfg.dns.records[cfg.drills.record]
     kube = cfg.kubernetes.regions
+    exp = alerting.expectations(cfg, cluster, req.mode, req.stop_on)
+    silence, hold = alerting.plan_steps(cfg, exp)
     steps = [{"phase": "failover", "step": "preflight", "undo": "",
               "title": f"{src.name} is primary; {dst.name} streams from it within the lag budget, replay not paused; "
                        f"backups fresh; {dst.region} deployments exist; {record} leads to {src.name}"},
+             *silence,
              {"phase": "failover", "step": "canary", "undo": "wait for canary writes to resume, then stop it",
               "title": f"canary row every {cfg.drills.canary_interval * 1000:.0f} ms into "
                        f"{cfg.drills.canary_table} through {record}"}]
-    steps += [{"phase": "failover", **s} for s in _switch_plan(
+    failover = [{"phase": "failover", **s} for s in _switch_plan(
         src, dst, req.mode, record, kube[dst.region].deployments if dst.region in kube else {}, "")]
+    steps += failover[:-1] + hold + failover[-1:]
     if req.failback:
         steps += [{"phase": "failback", **s} for s in _switch_plan(
             dst, src, "planned", record, kube[src.region].deployments if src.region in kube else {}, "failback.")]
@@ -145,12 +153,15 @@ def plan(cfg: SreConfig, req: DrillRequest) -> dict[str, Any]:
     for m, why in ((src, "unplanned mode and --failback"), (dst, "undoing a promotion and --failback")):
         if m.ctl is None:
             notes.append(f"no drills.nodes.{m.name}: {why} need it (pg_ctl/pg_rewind beside its data directory)")
+    if not alerting.active(cfg):
+        notes.append("no endpoints.alertmanager (or drills.alerts.enabled is off): alerts are neither silenced "
+                     "nor graded, and the remediation worker is told of the drill only through the state store")
     objectives = cfg.postgres.clusters[cluster].objectives
     return {"dry_run": True, "cluster": cluster, "environment": cfg.environment, "mode": req.mode,
             "failback": req.failback, "from": {"region": src.region, "node": src.name, "target": src.target},
             "to": {"region": dst.region, "node": dst.name, "target": dst.target}, "record": record,
             "objectives": {"rto_seconds": objectives.rto, "rpo_seconds": objectives.rpo},
-            "steps": steps, "notes": notes}
+            "alerting": exp.to_dict(), "steps": steps, "notes": notes}
 
 
 # --------------------------------------------------------------------------- the drill
@@ -201,9 +212,17 @@ class FailoverDrill:
         self.record = cfg.dns.records[cfg.drills.record]
         self.dns: DnsProvider = dns.provider(cfg)
         self.on_event = on_event
-        self.runner = Runner(self._event, cancelled)
+        self._external_cancel = cancelled or (lambda: False)
+        self.runner = Runner(self._event, self._cancelled)
         self.drill_id = 0
         self.started = time.time()
+        # Without an Alertmanager nothing is silenced or graded: no need to read the rules tree.
+        self.expectations = (alerting.expectations(cfg, self.cluster, req.mode, req.stop_on) if alerting.active(cfg)
+                             else alerting.Expectations(self.cluster, req.mode, [], [], list(req.stop_on)))
+        self.alerting = alerting.DrillAlerting.for_drill(
+            cfg, self.expectations, started=self.started, actor=req.actor,
+            summary=f"failover of {self.cluster} {self.src.name} ({req.from_region}) -> {self.dst.name} "
+                    f"({req.to_region}), {req.mode}")
         self.preflight_results: list[CheckResult] = []
         self.estimate: dict[str, Any] | None = None  # readiness estimate taken in preflight (sre.dr)
         self.canary: Canary | None = None
@@ -214,6 +233,12 @@ class FailoverDrill:
         self._last_refresh = time.monotonic()
 
     # ------------------------------------------------------------------ plumbing
+
+    def _cancelled(self) -> bool:
+        """Asked by the runner before each step: a stop-condition alert raises StopCondition here."""
+        if self.alerting is not None:
+            self.alerting.raise_if_stopped()
+        return self._external_cancel()
 
     def _event(self, ev: Event) -> None:
         now = time.monotonic()
@@ -250,6 +275,8 @@ class FailoverDrill:
         from sre.drills.preflight import run_preflight
 
         self.preflight_results = run_preflight(self)
+        if self.alerting is not None:
+            self.preflight_results += self.alerting.preflight()
         failed = [r for r in self.preflight_results if r.status == "fail"]
         if failed:
             raise PreflightRefused("preflight refused the drill: " + "; ".join(
@@ -523,6 +550,8 @@ class FailoverDrill:
         from sre.drills import lock, report
 
         self.drill_id = report.create_row(self.store, self)
+        if self.alerting is not None:
+            self.alerting.drill_id = self.drill_id
         try:
             self._lease = lock.acquire(self.store, self.drill_id)
         except lock.DrillBusy as exc:
@@ -531,16 +560,21 @@ class FailoverDrill:
         log.info("drill %d: %s -> %s (%s) started", self.drill_id, self.src.name, self.dst.name, self.req.mode,
                  extra=log_fields(drill_id=self.drill_id, cluster=self.cluster))
         status, message = "aborted", "stopped by an unexpected error; see the timeline for what ran"
+        signalled = False
         try:
             with interruptible():
                 status, message = self._phases()
         except KeyboardInterrupt:
+            signalled = True
             message = "interrupted between steps; see the timeline for what ran and what was undone"
             self.outcomes["interrupted"] = Outcome(False, None, "interrupted", True)
         finally:
             with deferred_signals():
                 if self.canary is not None and self.canary.running:
                     self.canary.stop()
+                if self.alerting is not None:
+                    fault = self.switches[0].fenced_at if self.switches else None
+                    self.alerting.finish(fault, interrupted=signalled or self.interrupted_by_signal())
                 try:
                     result = report.finish(self, status=status, message=message)
                 finally:
@@ -556,9 +590,10 @@ class FailoverDrill:
             return "refused", f"{pre.error}; nothing was changed"
         fo = Switch("failover", self.src, self.dst, self.req.mode)
         self.switches.append(fo)
-        steps = [self.step("canary", "start the canary writer", self.start_canary, self.undo_canary,
-                           "wait until canary writes resume, then stop it")]
-        steps += self.switch_steps(fo, "failover")
+        steps = self.alerting_steps(fo)[:1]
+        steps += [self.step("canary", "start the canary writer", self.start_canary, self.undo_canary,
+                            "wait until canary writes resume, then stop it")]
+        steps += self.switch_steps(fo, "failover") + self.alerting_steps(fo)[1:]
         out = self.runner.run(steps)
         self.outcomes["failover"] = out
         if not out.completed:
@@ -587,8 +622,30 @@ class FailoverDrill:
             return "failed", f"failed back, but {self.dst.name} could not rejoin as a standby: {rj.error}"
         return "completed", "failed over and back; original topology restored"
 
+    def alerting_steps(self, fo: Switch) -> list[Step]:
+        """[silence the expected alerts (before the fault), hold the fault until they fired (after verify)]."""
+        al = self.alerting
+        if al is None:
+            return []
+        silence, hold = alerting.plan_steps(self.cfg, self.expectations)
+        steps = [self.step("silence", silence[0]["title"], al.silence,
+                           lambda: al.unsilence(settle=not self.interrupted_by_signal()), silence[0]["undo"])]
+        if hold:
+            steps.append(self.step("alerts", hold[0]["title"], lambda: al.hold(fo.fenced_at or time.time())))
+        return steps
+
+    def interrupted_by_signal(self) -> bool:
+        """Ctrl-C, SIGTERM or a cancelled job (not a stop condition): silences go at once, unsettled."""
+        runs = [e for e in self.runner.timeline if e.kind == "run"]
+        return bool(runs) and runs[-1].status == "interrupted" and self.stop_reason() is None
+
+    def stop_reason(self) -> str | None:
+        stop = self.alerting.stopped_by if self.alerting is not None else None
+        return stop["why"] if stop else None
+
     def _abort_message(self, phase: str, out: Outcome) -> str:
-        why = "interrupted" if out.interrupted else f"step {out.failed_step} failed: {out.error}"
+        why = ("stopped: " + (self.stop_reason() or "") if out.interrupted and self.stop_reason() else
+               "interrupted" if out.interrupted else f"step {out.failed_step} failed: {out.error}")
         undone = "everything before it was undone" if not out.not_undone else \
             "NOT undone: " + "; ".join(f"{x['step']}: {x['error']}" for x in out.not_undone)
         return f"{phase} {why}; {undone}"

@@ -23,6 +23,8 @@ from sre.store.base import utcnow
 from sre.store.drills import DrillLock
 
 if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
     from sre.store import Store
 
 SCOPE = "failover"
@@ -84,5 +86,10 @@ def acquire(store: Store, drill_id: int, scope: str = SCOPE) -> Lease:
 
 def holder(store: Store, scope: str = SCOPE) -> int | None:
     with store.session() as s:
-        row = s.scalar(select(DrillLock).where(DrillLock.scope == scope))
-        return row.drill_id if row is not None and not _stale(row, utcnow()) else None
+        return holder_in(s, scope)
+
+
+def holder_in(s: Session, scope: str = SCOPE) -> int | None:
+    """The drill holding the lock, read in the caller's session (remediation's drill guard)."""
+    row = s.scalar(select(DrillLock).where(DrillLock.scope == scope))
+    return row.drill_id if row is not None and not _stale(row, utcnow()) else None

@@ -18,6 +18,8 @@ from prometheus_client import Counter, Gauge
 from sre.annotate import annotate
 from sre.dr.drill_estimate import compare as compare_estimate
 from sre.dr.drill_estimate import markdown as estimate_markdown
+from sre.drills import alerting_report
+from sre.drills.alerting import not_configured
 from sre.drills.steps import Event, iso
 from sre.telemetry import get_logger
 
@@ -131,14 +133,18 @@ def _topology(d: FailoverDrill) -> dict[str, Any]:
 
 def build(d: FailoverDrill, status: str, message: str) -> dict[str, Any]:
     vs = verdicts(d)
+    al = d.alerting.section() if d.alerting is not None else not_configured(
+        "not checked: no endpoints.alertmanager (or drills.alerts.enabled is off)")
     if status == "completed":
-        status = "passed" if vs and all(v["pass"] for v in vs) else "failed"
+        status = "passed" if vs and all(v["pass"] for v in vs) and al["verdict"] != "fail" else "failed"
         if not vs:
             message += "; nothing was measured"
         missed = [f"{v['switch']} {v['objective']} {v['measured']} {v['unit']} > {v['target']:g} {v['unit']}"
                   for v in vs if not v["pass"]]
         if missed:
             message += "; objective missed: " + ", ".join(missed)
+        if al["verdict"] == "fail":
+            message += "; alerting: " + al["message"]
     fo = d.switches[0].to_dict() if d.switches else {}
     canary: dict[str, Any] = {}
     if d.canary is not None:
@@ -163,10 +169,14 @@ def build(d: FailoverDrill, status: str, message: str) -> dict[str, Any]:
         "objectives": {"rto_seconds": d.objectives.rto, "rpo_seconds": d.objectives.rpo},
         "rto_seconds": fo.get("rto_seconds"), "rpo_rows": fo.get("rpo_rows"), "rpo_bytes": fo.get("lsn_gap_bytes"),
         "verdicts": vs,
+        "verdict": {"switch": "pass" if vs and all(v["pass"] for v in vs) else "fail" if vs else "not_checked",
+                    "alerting": al["verdict"]},
+        "alerting": al,
+        "stopped_by": al.get("stopped_by"),
         "switches": [sw.to_dict() for sw in d.switches],
         "preflight": [r.to_dict() for r in d.preflight_results],
         "timeline": [e.to_dict() for e in d.runner.timeline],
-        "interrupted": any(o.interrupted for o in d.outcomes.values()),
+        "interrupted": any(o.interrupted for o in d.outcomes.values()) and not al.get("stopped_by"),
         "undo": _undo_summary(d),
         "topology_after": _topology(d) if changed else {},
         "notes": d.notes,
@@ -190,6 +200,10 @@ def _fmt(v: Any, unit: str = "") -> str:
 def markdown(rep: dict[str, Any], png_name: str | None = None) -> str:
     lines = [f"# Failover drill {rep['id']}: {rep['status'].upper()}", ""]
     lines += [rep["message"], ""]
+    if "verdict" in rep:
+        switch = {"pass": "PASS", "fail": "FAIL"}.get(rep["verdict"]["switch"], "not measured")
+        lines += [f"Verdict: switch **{switch}**, alerting **{alerting_report.verdict_word(rep.get('alerting'))}**",
+                  ""]
     lines += ["| | |", "|---|---|",
               f"| cluster | {rep['cluster']} ({rep['environment']}) |",
               f"| switch | {rep['from']['node']} ({rep['from']['region']}) -> {rep['to']['node']} "
@@ -206,6 +220,7 @@ def markdown(rep: dict[str, Any], png_name: str | None = None) -> str:
                          f"<= {_fmt(v['target'])} {v['unit']} | {'PASS' if v['pass'] else 'FAIL'} |")
         lines.append("")
     lines += estimate_markdown(rep)
+    lines += alerting_report.markdown(rep.get("alerting") or {})
     for sw in rep["switches"]:
         lines += [f"## {sw['name'].capitalize()}: {sw['from']} -> {sw['to']} ({sw['mode']})", ""]
         last, first = sw.get("last_ack_before"), sw.get("first_ack_after")
@@ -275,8 +290,11 @@ def timeline_png(rep: dict[str, Any]) -> bytes | None:
         if label not in names:
             names.append(label)
     colors = {"ok": "#2e7d32", "failed": "#c62828", "interrupted": "#c62828", "not_undone": "#c62828"}
-    fig, (ax, ax2) = plt.subplots(2, 1, figsize=(11, 1.6 + 0.32 * len(names)), sharex=True,
-                                  gridspec_kw={"height_ratios": [max(2, len(names)), 2]})
+    alert_rows = alerting_report.track_count(rep) if alerting_report.has_marks(rep) else 0
+    ratios = [max(2, len(names)), 2] + ([max(1, alert_rows)] if alert_rows else [])
+    fig, axes = plt.subplots(len(ratios), 1, figsize=(11, 1.6 + 0.32 * (len(names) + alert_rows)), sharex=True,
+                             gridspec_kw={"height_ratios": ratios})
+    ax, ax2 = axes[0], axes[1]
     for e in events:
         label = e["step"] + (" (undo)" if e["kind"] == "undo" else "")
         y = len(names) - 1 - names.index(label)
@@ -304,6 +322,8 @@ def timeline_png(rep: dict[str, Any]) -> bytes | None:
     ax2.set_ylim(-0.8, max(len(targets), 1) - 0.2 + 0.6)
     ax2.set_xlabel("seconds since the drill started")
     ax2.set_title("canary writes acknowledged (shaded: write gap)", fontsize=9)
+    if alert_rows:
+        alerting_report.draw(axes[2], rep, t0, rep["finished_ts"])
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110)
@@ -381,6 +401,7 @@ def annotation_text(rep: dict[str, Any]) -> str:
 
 def export(cluster: str, rep: dict[str, Any]) -> None:
     RUNS.labels(rep["status"]).inc()
+    alerting_report.export(cluster, rep)
     if rep["rto_seconds"] is not None:
         LAST_RTO.labels(cluster).set(rep["rto_seconds"])
     if rep["rpo_rows"] is not None:
@@ -414,6 +435,7 @@ def sync_metrics(store: Store) -> None:
                 ts = finished.timestamp() if hasattr(finished, "timestamp") else None
                 if ts is not None:
                     LAST_SUCCESS.labels(cluster).set(ts)
+        alerting_report.sync_metrics(s)
 
 
 class MetricsSync:

@@ -89,7 +89,7 @@ def iso(ts: float) -> str:
 
 def _describe(exc: BaseException) -> str:
     if isinstance(exc, KeyboardInterrupt | Interrupted):
-        return "interrupted (SIGINT/SIGTERM or cancelled)"
+        return str(exc) or "interrupted (SIGINT/SIGTERM or cancelled)"
     text = str(exc).strip()
     return f"{exc.__class__.__name__}: {text}" if text else exc.__class__.__name__
 

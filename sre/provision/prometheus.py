@@ -477,8 +477,9 @@ def dropped_fields(sent: Any, stored: Any, path: str) -> list[str]:
 
 
 def desired_files(alerts_dir: Path, runbook_base_url: str, *,
-                  slo_severity: dict[str, str] | None = None) -> list[RenderedFile]:
-    """The rendered rule files of the tree; CheckFailed if the tree does not even load cleanly."""
+                  slo_severity: dict[str, str] | None = None, for_cap: float | None = None) -> list[RenderedFile]:
+    """The rendered rule files of the tree; CheckFailed if the tree does not even load cleanly.
+    `for_cap`: see `render_files` (sandboxes and tests only)."""
     from sre.rules.render import render_files
     from sre.rules.tree import load_tree
 
@@ -486,7 +487,7 @@ def desired_files(alerts_dir: Path, runbook_base_url: str, *,
     if tree.findings:
         raise CheckFailed(f"{len(tree.findings)} problem(s) in {alerts_dir}: "
                           + "; ".join(str(f) for f in tree.findings[:5]), hint="run `sre alerts lint`")
-    return render_files(tree, runbook_base_url)
+    return render_files(tree, runbook_base_url, for_cap=for_cap)
 
 
 def sandbox_step(stack: Any, cfg: Any, console: Any) -> list[str]:

@@ -5,7 +5,8 @@ what): an alert that does not fit is `refused` (guard `validation`), escalated, 
 as a failed action for the breaker. Then the guards, each recorded when it stops an action:
   resolved  the alert (this fingerprint and startsAt) was already seen resolved: never act on it
   duplicate this (fingerprint, startsAt, action) already has its remediation: a note on that one
-  guards.ADMISSION  allowlist (namespaces / clusters / environments), paused (maintenance windows)
+  guards.ADMISSION  allowlist (namespaces / clusters / environments), paused (maintenance windows),
+                    drill (a failover drill is running on the cluster)
   breaker   the global circuit breaker is open, or this action would reach its limit: escalate
   lock      another remediation is acting on or verifying this target
   guards.UNDER_LOCK cooldown (acted on less than `cooldown` ago), max_per_day (24 hours)

@@ -203,3 +203,8 @@ def selectors(expr: str) -> list[Selector]:
 def canonical(expr: str) -> str:
     """The expression as the parser prints it: equal for `expr` and Prometheus's re-printing of it."""
     return str(parse(expr).prettify())
+
+
+def duration_seconds(text: str) -> float:
+    """A Prometheus duration ('1h30m', '90s', '500ms') in seconds, as Prometheus parses it."""
+    return float(pp.parse_duration(text).total_seconds())

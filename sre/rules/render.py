@@ -15,6 +15,7 @@ from typing import Any
 
 from sre.provision.plan import canonical_json, content_hash
 from sre.rules import yamlio
+from sre.rules.promql import duration_seconds
 from sre.rules.tree import Tree, runbook_url
 
 MANAGED_LABEL = "app.kubernetes.io/managed-by"
@@ -55,13 +56,27 @@ def _with_runbook_url(rule: dict[str, Any], base: str) -> dict[str, Any]:
     return {**rule, "annotations": ann}
 
 
-def render_files(tree: Tree, runbook_base_url: str, *, generated_only: bool = False) -> list[RenderedFile]:
-    """The rule files a Prometheus reads, in a fixed order, each with its content hash."""
+def _with_for_cap(rule: dict[str, Any], cap_ms: int | None) -> dict[str, Any]:
+    if cap_ms is None or "alert" not in rule or not rule.get("for"):
+        return rule
+    if duration_seconds(str(rule["for"])) * 1000 <= cap_ms:
+        return rule
+    return {**rule, "for": f"{cap_ms}ms"}
+
+
+def render_files(tree: Tree, runbook_base_url: str, *, generated_only: bool = False,
+                 for_cap: float | None = None) -> list[RenderedFile]:
+    """The rule files a Prometheus reads, in a fixed order, each with its content hash.
+
+    `for_cap` (seconds) renders every alert's `for:` as at most that long: sandboxes and tests
+    see the shipped rules fire in seconds without an edit of the rules themselves."""
+    cap_ms = None if for_cap is None else int(for_cap * 1000)
     out = []
     for f in sorted(tree.files, key=lambda f: f.out_name):
         if generated_only and not f.generated:
             continue
-        groups = [{**g.raw, "rules": [_with_runbook_url(r, runbook_base_url) for r in g.raw.get("rules") or []]}
+        groups = [{**g.raw, "rules": [_with_for_cap(_with_runbook_url(r, runbook_base_url), cap_ms)
+                                      for r in g.raw.get("rules") or []]}
                   for g in f.groups]
         data = {"groups": groups}
         out.append(RenderedFile(f.out_name, f.source, data, content_hash(data)))

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from sre.sandbox import Stack
+from sre.store import Store
 from tests.drill_env import DrillEnv, EnvFactory, start_drill_env
 
 
@@ -24,3 +26,15 @@ def drill_env(sandbox: Stack) -> Iterator[EnvFactory]:
     yield make
     for env in envs:
         env.stop()
+
+
+@pytest.fixture
+def pg_store(sandbox: Stack) -> Iterator[Store]:
+    """A state store in a fresh database of the sandbox PostgreSQL, dropped after the test."""
+    assert sandbox.postgres
+    name = f"sre_state_{uuid.uuid4().hex[:8]}"
+    sandbox.postgres.primary.sql(f"CREATE DATABASE {name}")
+    store = Store(sandbox.postgres.primary.url(database=name))
+    yield store
+    store.dispose()
+    sandbox.postgres.primary.sql(f"DROP DATABASE {name} WITH (FORCE)")

@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import json
 import os
-import threading
 import uuid
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
 
 import httpx
 import pytest
 
 from sre.sandbox import Stack
 from sre.sandbox.procs import port_open, wait_until
+from tests.receiver import WebhookReceiver
 
 pytestmark = pytest.mark.slow
 
@@ -40,34 +37,14 @@ def test_redis_replica_follows_primary(sandbox: Stack) -> None:
     assert wait_until(lambda: replica.get(key) == b"v", timeout=10, what="key on the redis replica")
 
 
-class _Receiver:
-    def __init__(self) -> None:
-        self.payloads: list[dict[str, Any]] = []
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                outer.payloads.append(json.loads(body))
-                self.send_response(200)
-                self.end_headers()
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-
 @pytest.fixture
-def receiver() -> Iterator[_Receiver]:
-    r = _Receiver()
+def receiver() -> Iterator[WebhookReceiver]:
+    r = WebhookReceiver()
     yield r
-    r.server.shutdown()
+    r.close()
 
 
-def test_alertmanager_delivers_a_pushed_alert(sandbox: Stack, receiver: _Receiver) -> None:
+def test_alertmanager_delivers_a_pushed_alert(sandbox: Stack, receiver: WebhookReceiver) -> None:
     assert sandbox.alertmanager
     sandbox.alertmanager.set_webhook(receiver.url)
     name = f"SandboxProbe{uuid.uuid4().hex[:6]}"

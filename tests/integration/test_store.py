@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -12,23 +10,11 @@ from sqlalchemy import inspect, select
 from sre.checks.result import CheckResult
 from sre.config import load_config
 from sre.jobs import JobContext, JobOutcome, run_job
-from sre.sandbox import Stack
 from sre.store import Store
 from sre.store.runs import CheckRow, Run
 from sre.telemetry import JOB_LAST_SUCCESS, JOB_RUNS
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def pg_store(sandbox: Stack) -> Iterator[Store]:
-    assert sandbox.postgres
-    name = f"sre_state_{uuid.uuid4().hex[:8]}"
-    sandbox.postgres.primary.sql(f"CREATE DATABASE {name}")
-    store = Store(sandbox.postgres.primary.url(database=name))
-    yield store
-    store.dispose()
-    sandbox.postgres.primary.sql(f"DROP DATABASE {name} WITH (FORCE)")
 
 
 def _tables(store: Store) -> set[str]:

@@ -10,10 +10,11 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-import httpx
 from pydantic import Field
 
+from sre.adapters.alertmanager import AlertmanagerClient, AlertmanagerError, Matcher
 from sre.config import Seconds
+from sre.errors import UnreachableError
 from sre.remediation.actions import Action, ActionContext, ActionError, Params
 
 if TYPE_CHECKING:
@@ -22,48 +23,33 @@ if TYPE_CHECKING:
 CREATED_BY = "sre"
 
 
-def _base(cfg: SreConfig) -> tuple[str, float]:
-    ep = cfg.endpoints.alertmanager
-    if ep is None:
+def _client(cfg: SreConfig) -> AlertmanagerClient:
+    if cfg.endpoints.alertmanager is None:
         raise ActionError("no Alertmanager configured (endpoints.alertmanager)")
-    return ep.url.rstrip("/"), min(ep.timeout, 10.0)
-
-
-def _time(t: datetime) -> str:
-    return t.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return AlertmanagerClient.from_config(cfg)
 
 
 def create_silence(cfg: SreConfig, labels: dict[str, str], seconds: float, comment: str) -> str:
     """Silence exactly this label set for `seconds`; returns the silence id."""
-    url, timeout = _base(cfg)
     now = datetime.now(UTC)
-    body = {
-        "matchers": [{"name": k, "value": v, "isRegex": False, "isEqual": True} for k, v in sorted(labels.items())],
-        "startsAt": _time(now), "endsAt": _time(now + timedelta(seconds=max(60.0, seconds))),
-        "createdBy": CREATED_BY, "comment": comment,
-    }
+    matchers = [Matcher(k, v) for k, v in sorted(labels.items())]
     try:
-        resp = httpx.post(f"{url}/api/v2/silences", json=body, timeout=timeout)
-    except httpx.HTTPError as exc:
-        raise ActionError(f"Alertmanager at {url} is unreachable: {exc.__class__.__name__}") from None
-    if resp.status_code != 200:
-        raise ActionError(f"Alertmanager refused the silence: {resp.status_code} {resp.text.strip()[:200]}")
-    return str(resp.json()["silenceID"])
+        with _client(cfg) as am:
+            return am.create_silence(matchers, now, now + timedelta(seconds=max(60.0, seconds)), CREATED_BY,
+                                     comment)
+    except UnreachableError as exc:
+        raise ActionError(str(exc)) from None
+    except AlertmanagerError as exc:
+        raise ActionError(f"Alertmanager refused the silence: {exc}") from None
 
 
 def expire_silence(cfg: SreConfig, silence_id: str) -> bool:
     """Expire a silence; True when Alertmanager expired it now, False when it was gone or already expired."""
-    url, timeout = _base(cfg)
     try:
-        resp = httpx.delete(f"{url}/api/v2/silence/{silence_id}", timeout=timeout)
-    except httpx.HTTPError as exc:
-        raise ActionError(f"Alertmanager at {url} is unreachable: {exc.__class__.__name__}") from None
-    if resp.status_code == 200:
-        return True
-    if resp.status_code in (404, 500) and ("not found" in resp.text or "already expired" in resp.text):
-        return False
-    raise ActionError(f"Alertmanager refused to expire silence {silence_id}: {resp.status_code} "
-                      f"{resp.text.strip()[:200]}")
+        with _client(cfg) as am:
+            return am.expire_silence(silence_id)
+    except (UnreachableError, AlertmanagerError) as exc:
+        raise ActionError(str(exc)) from None
 
 
 class SilenceParams(Params):

@@ -18,12 +18,13 @@ from __future__ import annotations
 from sre.remediation.guards.allowlist import Allowlist
 from sre.remediation.guards.base import Guard, Proposal
 from sre.remediation.guards.cooldown import Cooldown
+from sre.remediation.guards.drill import Drill
 from sre.remediation.guards.max_per_day import MaxPerDay
 from sre.remediation.guards.paused import Paused
 
 __all__ = ["ADMISSION", "UNDER_LOCK", "Guard", "Proposal"]
 
 # Checked before the breaker and the target lock, in order.
-ADMISSION: tuple[Guard, ...] = (Allowlist(), Paused())
+ADMISSION: tuple[Guard, ...] = (Allowlist(), Paused(), Drill())
 # Checked while the target's lock is held, in order.
 UNDER_LOCK: tuple[Guard, ...] = (Cooldown(), MaxPerDay())
