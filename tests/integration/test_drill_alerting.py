@@ -178,9 +178,17 @@ def rig() -> Iterator[Rig]:
         with PrometheusClient(stack.prometheus.url) as prom:
             wait_until(lambda: prom.query('sre_replication_connected{job="sre", cluster="main"} == 1'), timeout=30,
                        what="the replication metrics scraped")
-            # Settled: what fires at start-up (Alertmanager not yet discovered, say) has fired or gone.
-            wait_until(lambda: not [a for a in prom.alerts() if a["state"] == "pending"], timeout=30,
-                       what="no alert pending")
+            # Settled: what fires at start-up (Alertmanager not yet discovered, say) has fired or gone,
+            # in an evaluation of every group made after Prometheus found Alertmanager.
+            wait_until(lambda: prom.query("prometheus_notifications_alertmanagers_discovered >= 1"), timeout=30,
+                       what="Alertmanager discovered")
+            found = datetime.now(UTC)
+
+            def settled() -> bool:
+                evaluated = all(datetime.fromisoformat(g["lastEvaluation"]) > found for g in prom.rule_groups())
+                return evaluated and not [a for a in prom.alerts() if a["state"] == "pending"]
+
+            wait_until(settled, timeout=30, what="no alert pending after a full evaluation")
         yield r
     finally:
         if job is not None:
