@@ -12,7 +12,8 @@ the middle of that WAL. Then, in the same run:
             judgement, the same restore into a scratch instance, recovery, the canary proof (every
             row up to the target, none after), sanity queries, the instance dropped.
 
-Figures: the wall-time ratio verify / baseline (goal: at most 1.1x), the peak RSS of the
+Figures: the wall-time ratio verify / baseline, best run of each over --runs interleaved runs
+with alternating order (goal: at most 1.1x), the peak RSS of the
 verifying process (VmHWM; goal: under 150 MB) and how far before the target the recovered point
 is (goal: within 1 s).
 
@@ -132,6 +133,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size-mb", type=int, default=1024, help="database size (default 1024 MB)")
     parser.add_argument("--wal-mb", type=int, default=300, help="WAL written after the backup (default 300 MB)")
+    parser.add_argument("--runs", type=int, default=2, help="interleaved runs of each (default 2)")
     args = parser.parse_args()
 
     from sre.checks import pgbackrest as pb
@@ -177,33 +179,47 @@ def main() -> int:
                                  "sanity": [{"name": "rows", "sql": "SELECT count(*) FROM big"}]}}}))
         state = pb.read_state(load_config(config).backups["main"])
         assert state.newest is not None
-        os.sync()
-        base = baseline(site, state.newest.label, target, root)
-        print(f"  baseline (pgbackrest restore --type=time + recovery, by hand) {base:.1f}s")
-        os.sync()
-        proc = subprocess.run([sys.executable, "-c", CHILD, str(config), target.isoformat()], capture_output=True,
-                              text=True, check=False)
-        if proc.returncode != 0:
-            print(f"verification crashed: {proc.stderr[-2000:]}")
-            return 1
-        child = json.loads(proc.stdout.strip().splitlines()[-1])
-        if child["status"] != "ok":
-            print(f"verification did not pass: {child['message']}")
-            return 1
-        obs = child["observed"]
-        print(f"  verify (sre PITR test)                                       {child['seconds']:.1f}s "
-              f"(restore {obs.get('restore_seconds', 0):.1f}s, recovery {obs.get('recovery_seconds', 0):.1f}s)")
-        print(f"  {child['message']}")
-        ratio = child["seconds"] / base
-        rss = child["hwm_kb"] / 1024
-        lag = float(obs["lag_seconds"])
+        bases: list[float] = []
+        verifies: list[float] = []
+        rss: list[float] = []
+        lag = 0.0
+        for i in range(args.runs):
+            # Interleaved, the order alternating, dirty pages flushed before each: machine noise and
+            # the previous run's writeback hit both alike.
+            for which in ("baseline", "verify") if i % 2 == 0 else ("verify", "baseline"):
+                os.sync()
+                if which == "baseline":
+                    bases.append(baseline(site, state.newest.label, target, root))
+                    print(f"  baseline (pgbackrest restore --type=time + recovery, by hand) {bases[-1]:.1f}s")
+                    continue
+                proc = subprocess.run([sys.executable, "-c", CHILD, str(config), target.isoformat()],
+                                      capture_output=True, text=True, check=False)
+                if proc.returncode != 0:
+                    print(f"verification crashed: {proc.stderr[-2000:]}")
+                    return 1
+                child = json.loads(proc.stdout.strip().splitlines()[-1])
+                if child["status"] != "ok":
+                    print(f"verification did not pass: {child['message']}")
+                    return 1
+                obs = child["observed"]
+                verifies.append(child["seconds"])
+                rss.append(child["hwm_kb"] / 1024)
+                lag = max(lag, float(obs["lag_seconds"]))
+                print(f"  verify (sre PITR test) {child['seconds']:.1f}s: restore {obs.get('restore_seconds', 0):.1f}s, "
+                      f"recovery {obs.get('recovery_seconds', 0):.1f}s, proof and sanity "
+                      f"{obs.get('proof_seconds', 0):.1f}s, drop {obs.get('drop_seconds', 0):.1f}s")
+                print(f"    {child['message']}")
+        # Best of the runs for the goal (on a shared machine other processes only ever add time).
+        b, v, peak = min(bases), min(verifies), max(rss)
+        ratio = v / b
+        print(f"baseline best {b:.1f}s, verify best {v:.1f}s over {args.runs} run(s) each")
         print(f"load average at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores (machine shared)")
-        print(f"ratio: {ratio:.2f}x; peak RSS of the verifying process: {rss:.0f} MB; recovered point "
-              f"{lag:.3f}s before the target")
-        ok = ratio <= GOAL_RATIO and rss < GOAL_RSS_MB and 0 <= lag <= GOAL_LAG_S
+        print(f"ratio: {ratio:.2f}x; peak RSS of the verifying process: {peak:.0f} MB; recovered point "
+              f"{lag:.3f}s before the target (worst run)")
+        ok = ratio <= GOAL_RATIO and peak < GOAL_RSS_MB and 0 <= lag <= GOAL_LAG_S
         print(f"goal: PITR verification <= {GOAL_RATIO}x the bare restore, peak RSS < {GOAL_RSS_MB} MB, recovered "
               f"point within {GOAL_LAG_S:.0f} s of the target: {'met' if ok else 'MISSED'} ({ratio:.2f}x, "
-              f"{rss:.0f} MB, {lag:.3f} s)")
+              f"{peak:.0f} MB, {lag:.3f} s)")
         return 0 if ok else 1
     finally:
         site.stop()

@@ -198,7 +198,8 @@ def verify(cfg: SreConfig, backup_name: str, restore: bool = True, progress: Pro
     """
     bcfg = backup_config(cfg, backup_name)
     if bcfg.format == "pgbackrest":
-        out = pgbackrest.verify_set(cfg, backup_name, restore=restore, target=target, progress=progress)
+        asked = restore and (bcfg.pitr.enabled or pitr or target is not None)
+        out = pgbackrest.verify_set(cfg, backup_name, restore=asked, target=target, progress=progress)
         export(out, fmt=bcfg.format)
         return out
     if bcfg.format == "redis-rdb":
@@ -527,8 +528,10 @@ def run_verify_job(ctx: JobContext) -> JobOutcome:
         try:
             if ctx.cancelled():
                 raise Interrupted("cancelled")
+            # A base backup with a WAL archive is restored to a point in time (pitr.enabled).
             results += _guarded("backup.integrity", name, lambda n=name, b=bcfg: verify(  # type: ignore[misc]
-                cfg, n, restore=b.restore.enabled, cancelled=ctx.cancelled))
+                cfg, n, restore=b.restore.enabled, cancelled=ctx.cancelled,
+                pitr=b.pitr.enabled and b.format == "basebackup" and bool(b.wal_prefix)))
         except Interrupted:
             if not ctx.cancelled():
                 raise
