@@ -62,6 +62,9 @@ def status(cfg: SreConfig, store: Store, src: str | None = None, dst: str | None
            live: bool = False) -> list[PairReadiness]:
     """Judge every asked pair from one gathering of facts."""
     wanted = pairs(cfg, src, dst)
+    if not wanted:
+        raise UsageError("no region holds a primary: nothing to judge",
+                         hint="configure postgres.clusters (or redis.pairs), or name --from and --to")
     facts = gather(cfg, store, {b for _, b in wanted}, live=live)
     out = []
     for a, b in wanted:
@@ -111,6 +114,8 @@ def as_result(pr: PairReadiness) -> CheckResult:
 
 def run_job(ctx: JobContext) -> JobOutcome:
     """Every minute: every pair judged, stored as a `dr.readiness` result per pair, exported as metrics."""
+    if not pairs(ctx.cfg):
+        return JobOutcome("ok", {"pairs": 0, "note": "no region holds a primary: nothing to judge"})
     results = status(ctx.cfg, ctx.store)
     export(results)
     checks = [as_result(pr) for pr in results]

@@ -180,3 +180,23 @@ def test_estimates_compared_with_measurements() -> None:
     assert rows == [{"drill": 4, "status": "passed", "mode": "planned", "estimated_rto_seconds": 1.2,
                      "measured_rto_seconds": 1.5, "rto_difference_seconds": 0.3, "estimated_rpo_seconds": 0.0,
                      "measured_rpo_seconds": 0.0, "rpo_difference_seconds": 0.0}]
+
+
+def test_pairs_and_the_cli_frame(tmp_path: Any) -> None:
+    from sre.dr.readiness import pairs
+    from sre.errors import UsageError
+    from tests.cli import sre
+
+    cfg = config()
+    assert pairs(cfg) == [("us-east-1", "eu-west-1")]  # only the source holding a primary
+    assert pairs(cfg, "eu-west-1", "us-east-1") == [("eu-west-1", "us-east-1")]  # asked for: judged
+    with pytest.raises(UsageError, match="unknown region"):
+        pairs(cfg, "ap-south-1")
+    with pytest.raises(UsageError, match="same region"):
+        pairs(cfg, "us-east-1", "us-east-1")
+    path = tmp_path / "sre.yaml"
+    path.write_text("regions: [us-east-1, eu-west-1]\n")
+    out = sre("dr", "status", "-c", str(path), "--from", "mars-1")
+    assert out.returncode == 2 and out.stderr.startswith("error: --from: unknown region") and "Traceback" not in out.stderr
+    empty = sre("dr", "status", "-c", str(path))
+    assert empty.returncode == 2 and "nothing to judge" in empty.stderr and "hint:" in empty.stderr
