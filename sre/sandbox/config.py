@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from sre.files import write_private
+from sre.sandbox.wan import client_link
 
 if TYPE_CHECKING:
     from sre.sandbox.stack import Stack
@@ -102,6 +103,12 @@ def sandbox_config(stack: Stack, state_dir: Path, *, webhook_token: str | None =
         if stack.postgres:
             cfg["dns"]["node_targets"] = {n.name: f"127.0.0.1:{n.port}"
                                           for n in (stack.postgres.primary, stack.postgres.replica)}
+            if stack.wan is not None:
+                # The application beside the primary reaches the other region across the WAN.
+                for name in list(cfg["dns"]["node_targets"]):
+                    link = stack.wan.links.get(client_link(name))
+                    if link is not None:
+                        cfg["dns"]["node_targets"][name] = f"127.0.0.1:{link.port}"
             cfg["backups"] = {"main": {"cluster": "main", "bucket": "messaging-backups-use1",
                                        "prefix": "postgres/main/", "replica_bucket": "messaging-backups-euw1",
                                        # The messaging schema `sre up` seeds (sre.checks.backup_sandbox).

@@ -205,12 +205,18 @@ def attach_redis(wan: Wan, pair: RedisPair) -> WanLink:
     return link
 
 
+def client_link(node: str) -> str:
+    return f"postgres-clients-{node}"
+
+
 def attach(stack: Stack, settings: WanSettings) -> Wan:
-    """The sandbox's hook: both replication links through one WAN."""
+    """The sandbox's hook: both replication links through one WAN, and the application's path to
+    the other region's database (the application runs beside the primary, in us-east-1)."""
     wan = Wan(settings, stack.root / "wan")
     try:
         if stack.postgres is not None:
             attach_postgres(wan, stack.postgres.primary.port, stack.postgres.replica)
+            wan.link(client_link(stack.postgres.replica.name), stack.postgres.replica.port)
         if stack.redis is not None:
             attach_redis(wan, stack.redis)
     except BaseException:

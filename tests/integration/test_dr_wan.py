@@ -5,6 +5,7 @@ estimate its preflight took."""
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import pytest
 
@@ -49,16 +50,19 @@ def test_unplanned_drill_over_the_wan_loses_what_was_estimated(drill_env: EnvFac
     assert abs(cmp["measured_rpo_seconds"] - cmp["estimated_rpo_seconds"]) <= 2 * INTERVAL, cmp
 
 
-def test_sandbox_redis_replication_crosses_the_wan() -> None:
+def test_sandbox_regions_are_apart(tmp_path: Path) -> None:
+    """`sre up --wan`: both replication links and the application's path to the other region's
+    database cross the WAN, and the sandbox config points the drill's record at that path."""
+    import psycopg
     import redis
 
     from sre.sandbox import Stack
+    from sre.sandbox.config import sandbox_config
 
-    stack = Stack.start({"redis"}, wan=WanSettings(rtt=0.1))
+    stack = Stack.start({"postgres", "redis", "moto"}, wan=WanSettings(rtt=0.1))
     try:
-        assert stack.redis is not None and stack.wan is not None
-        link = stack.wan.links["redis-replication"]
-        assert link.process is not None and link.process.alive()
+        assert stack.redis is not None and stack.wan is not None and stack.postgres is not None
+        assert all(link.process is not None and link.process.alive() for link in stack.wan.links.values())
         primary = redis.Redis.from_url(stack.redis.primary_url)
         replica = redis.Redis.from_url(stack.redis.replica_url)
         primary.set("wan-probe", "1")
@@ -67,6 +71,15 @@ def test_sandbox_redis_replication_crosses_the_wan() -> None:
             assert time.monotonic() - t0 < 10, "the write never crossed the WAN"
             time.sleep(0.005)
         assert time.monotonic() - t0 >= 0.045  # one way of a 100 ms round trip, at least
-        assert "redis-replication" in stack.wan.describe()
+        # The application (beside the primary) reaches west1 one round trip per query away.
+        west1 = stack.postgres.replica
+        target = sandbox_config(stack, tmp_path / "state")["dns"]["node_targets"][west1.name]
+        port = int(target.rsplit(":", 1)[1])
+        assert port == stack.wan.links["postgres-clients-west1"].port != west1.port
+        with psycopg.connect(west1.dsn.replace(f"port={west1.port}", f"port={port}"), autocommit=True) as conn:
+            t0 = time.monotonic()
+            conn.execute("SELECT 1")
+            assert time.monotonic() - t0 >= 0.095
+        assert "postgres-replication-west1" in stack.wan.describe()
     finally:
         stack.stop()
