@@ -6,20 +6,16 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import threading
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
-import yaml
 from prometheus_client import REGISTRY
 
+from sre.adapters import s3 as s3a
 from sre.checks.backup_sandbox import ensure_bucket
 from sre.checks.backups import take_backup, verify
 from sre.config import SreConfig
@@ -28,7 +24,9 @@ from sre.drills.failover import DrillRequest, run_drill
 from sre.jobs import JobContext, JobOutcome, run_job
 from sre.sandbox.postgres import PgServer
 from sre.sandbox.procs import wait_until
+from sre.store import Store, open_store
 from sre.store.drills import DrillReport
+from tests.dr_support import configure, writes
 from tests.drill_env import DrillEnv, EnvFactory
 
 pytestmark = pytest.mark.slow
@@ -36,19 +34,9 @@ pytestmark = pytest.mark.slow
 PAIR = ("us-east-1", "eu-west-1")
 
 
-def configure(env: DrillEnv, **sections: Any) -> SreConfig:
-    """Add sections to the env's sre.yaml (the drill env writes the PostgreSQL pair and DNS)."""
-    data = yaml.safe_load(env.config_path.read_text())
-    data.update(sections)
-    env.config_path.write_text(yaml.safe_dump(data, sort_keys=False))
-    return env.config()
-
-
 def with_backups(env: DrillEnv) -> SreConfig:
     bucket = f"dr-{uuid.uuid4().hex[:10]}"
     cfg = configure(env, backups={"main": {"cluster": "main", "bucket": bucket, "prefix": "pg/", "max_age": "1d"}})
-    from sre.adapters import s3 as s3a
-
     ensure_bucket(s3a.client(cfg.aws), bucket, "us-east-1")
     return cfg
 
@@ -63,9 +51,7 @@ def take_and_verify(cfg: SreConfig) -> str:
     return str(taken["taken_at"])
 
 
-def env_store(cfg: SreConfig) -> Any:
-    from sre.store import open_store
-
+def env_store(cfg: SreConfig) -> Store:
     return open_store(cfg)
 
 
@@ -82,30 +68,6 @@ def verdict(cfg: SreConfig, **kw: Any) -> Any:
 
 def what(pr: Any) -> set[tuple[str, str]]:
     return {(r.severity, r.what) for r in pr.reasons}
-
-
-@contextmanager
-def writes(node: PgServer, every: float = 0.05) -> Iterator[None]:
-    """A steady writer on the primary (one committed row per interval) while the block runs."""
-    stop = threading.Event()
-    node.sql("CREATE TABLE IF NOT EXISTS dr_load (n bigserial PRIMARY KEY, at timestamptz DEFAULT now())")
-
-    def run() -> None:
-        try:
-            with psycopg.connect(node.dsn, autocommit=True) as conn:
-                while not stop.is_set():
-                    conn.execute("INSERT INTO dr_load DEFAULT VALUES")
-                    stop.wait(every)
-        except psycopg.OperationalError:
-            pass  # the primary went away (an unplanned drill stops it): the load ends with it
-
-    t = threading.Thread(target=run, daemon=True)
-    t.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        t.join(10)
 
 
 def true_lag(replica: PgServer) -> float:

@@ -11,8 +11,8 @@ import pytest
 
 from sre.drills.failover import DrillRequest, run_drill
 from sre.sandbox.wan import Wan, WanSettings, attach_postgres
+from tests.dr_support import configure, writes
 from tests.drill_env import EnvFactory
-from tests.integration.test_dr_readiness import configure, writes
 
 pytestmark = pytest.mark.slow
 
