@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -109,6 +110,9 @@ def take(
 
     cfg = load(config)
     names = _select(cfg, backup, cluster)
+    if backup is None:
+        # pgBackRest takes its own backups (pgbackrest backup); sre verifies them.
+        names = [n for n in names if cfg.backups[n].format != "pgbackrest"]
     taken = []
     with _progress(output is Output.table) as update:
         for name in names:
@@ -151,6 +155,10 @@ def list_(
     rows = []
     for name in _select(cfg, backup, cluster):
         bcfg = cfg.backups[name]
+        if bcfg.format == "pgbackrest":
+            data[name], found = _pgbackrest_listing(bcfg)
+            rows += [[name, *row] for row in found]
+            continue
         listing = list_backups(s3, bcfg)
         data[name] = {"bucket": bcfg.bucket, "prefix": bcfg.prefix, "objects_listed": listing.objects,
                       "backups": [{**b.summary(), "age_seconds": round(b.age_seconds(), 1)} for b in listing.backups]}
@@ -164,6 +172,20 @@ def list_(
             c.print("no backups found")
 
     emit(output, data, show)
+
+
+def _pgbackrest_listing(bcfg: Any) -> tuple[dict[str, Any], list[list[Any]]]:
+    """A stanza's backups from `pgbackrest info` (no bucket listing: the repository is pgBackRest's)."""
+    from sre.checks.humanize import human_seconds
+    from sre.checks.pgbackrest import read_state
+
+    state = read_state(bcfg, segments=False)
+    now = datetime.now(UTC)
+    backups = [{**b.summary(), "age_seconds": round((now - b.stopped).total_seconds(), 1)} for b in state.backups]
+    rows = [[f"{b.label} ({b.type})", b.stopped.strftime("%Y-%m-%d %H:%M:%SZ"),
+             human_seconds((now - b.stopped).total_seconds()), b.size, "-", f"pgbackrest stanza {state.stanza}"]
+            for b in state.backups]
+    return {"stanza": state.stanza, "status": state.status_message, "backups": backups}, rows
 
 
 def _phases(update: Callable[[str, str, int, int | None], None], name: str) -> Callable[[str, int, int | None], None]:

@@ -121,8 +121,9 @@ def sandbox_config(stack: Stack, state_dir: Path, *, webhook_token: str | None =
                                        "max_age": "1d"}}
             if stack.pgbackrest:
                 # The primary's WAL archive (pgBackRest, S3 on moto), restored to a point in time.
+                # Target 2 minutes back: the archive lags up to archive_timeout (60 s) behind.
                 cfg["backups"]["main-pitr"] = {"cluster": "main", **stack.pgbackrest.site.backup_set(),
-                                               "max_age": "1d"}
+                                               "max_age": "1d", "pitr": {"target": "latest-minus 2m"}}
     return cfg
 
 

@@ -193,6 +193,9 @@ def test_the_cli_names_the_gap_with_exit_1_and_refuses_a_bad_target_with_exit_2(
     results = {r["check"]: r for r in json.loads(done.stdout)["results"]}
     assert results["backup.pitr"]["status"] == "fail" and gone in results["backup.pitr"]["message"]
     assert results["backup.wal_continuity"]["observed"]["missing"] == [gone]
+    listed = sre("backup", "list", "--config", str(path), "--output", "json")
+    assert listed.returncode == 0, listed.stderr
+    assert [b["type"] for b in json.loads(listed.stdout)["main"]["backups"]] == ["full"]
     bad = sre("backup", "verify", "--config", str(path), "--target", "yesterday-ish", "--no-record")
     assert bad.returncode == 2 and "latest-minus" in bad.stderr + bad.stdout and "Traceback" not in bad.stderr
 
