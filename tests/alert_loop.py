@@ -34,7 +34,9 @@ from sre.sandbox.procs import free_port, wait_until
 from sre.sandbox.timing import SANDBOX, Timing, fast_rule_files, fast_runbooks
 from tests.service import ServiceProcess, running_service
 
-BACKUP_MAX_AGE = "3s"  # the tight RPO: the backup taken at start is older than it within seconds
+# The tight RPO: the backup taken at start is older than it within seconds, and one taken by the
+# remediation is fresh long enough for its verification (a poll every 2 s) to see it.
+BACKUP_MAX_AGE = "8s"
 
 
 def _token(cfg: SreConfig, role: str) -> str:
@@ -214,13 +216,17 @@ def long_running_query(dsn: str, seconds: int = 120) -> Iterator[dict[str, Any]]
 
 
 @contextlib.contextmanager
-def many_connections(dsn: str, count: int) -> Iterator[None]:
-    conns = [psycopg.connect(dsn, autocommit=True, application_name="pool-leak") for _ in range(count)]
+def leaked_pool(dsn: str, count: int) -> Iterator[list[psycopg.Connection[Any]]]:
+    """A pool that leaks: `count` connections, each left idle inside a transaction."""
+    conns = [psycopg.connect(dsn, application_name="pool-leak") for _ in range(count)]
+    for c in conns:
+        c.execute("SELECT 1")
     try:
-        yield
+        yield conns
     finally:
         for c in conns:
-            c.close()
+            with contextlib.suppress(psycopg.Error):
+                c.close()
 
 
 @contextlib.contextmanager

@@ -44,6 +44,10 @@ SANDBOX = Timing(
         "PostgresIdleInTransaction": {"idle_for: 5m": "idle_for: 2s", "< 300": "< 2", "within: 3m": "within: 30s"},
         "PostgresLongRunningTransaction": {"older_than: 5m": "older_than: 2s", "< 300": "< 2",
                                            "within: 3m": "within: 30s"},
+        # Its target (a node) is the idle-transaction runbook's too: no cooldown between them here.
+        "PostgresConnectionsNearMax": {"idle_for: 10m": "idle_for: 2s", "cooldown: 15m": "cooldown: 0s",
+                                       "within: 5m": "within: 30s"},
+        "BackupOlderThanRpo": {"within: 75m": "within: 20s"},
     },
 )
 

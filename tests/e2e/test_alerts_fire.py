@@ -5,8 +5,9 @@ Alertmanager; the automated runbooks closed from fault to verified fix; and the 
 One stack for the module (tests.alert_loop.closed_loop). Independent faults are injected
 together. The tests run in file order: the last two stop servers for good.
 
-Fired here: PostgresIdleInTransaction and PostgresLongRunningTransaction (closed loop, through
-their automated runbooks); PostgresConnectionsNearMax, ReplicaLagHigh, ReplicaLagBytesHigh,
+Fired here, and closed by their automated runbooks: PostgresIdleInTransaction,
+PostgresLongRunningTransaction, PostgresConnectionsNearMax (a pool leaking idle transactions) and
+BackupOlderThanRpo (backup.take). Fired here: ReplicaLagHigh, ReplicaLagBytesHigh,
 ReplicaDisconnected (PostgreSQL and Redis), RedisReplicaLinkDown, RedisMemoryNearMax,
 RedisEvictions, TlsCertificateExpiringSoon, EndpointProbeFailing, the API (5xx, 429, 401, latency,
 event loop) and WebSocket alerts and
@@ -44,6 +45,7 @@ from typing import Any
 import psycopg
 import pytest
 
+from sre.adapters.s3 import client as s3_client
 from sre.content import content_dir
 from sre.provision.dashboards_validate import for_live, live_check
 from sre.provision.grafana import sources_for
@@ -54,8 +56,8 @@ from tests.alert_loop import (
     closed_loop,
     failing_probe,
     idle_in_transaction,
+    leaked_pool,
     long_running_query,
-    many_connections,
     redis_full,
     redis_link_cut,
     replica_cut_and_behind,
@@ -115,6 +117,16 @@ def _remediation(loop: Loop, alertname: str) -> dict[str, Any] | None:
     return rows[0] if rows else None
 
 
+def _verified(loop: Loop, alertname: str, timeout: float = 40) -> dict[str, Any]:
+    try:
+        return wait_until(lambda: (r := _remediation(loop, alertname)) and r["state"] == "verified" and r,
+                          timeout=timeout, interval=0.2, what=f"{alertname} fixed and verified")
+    except TimeoutError:
+        rows = [(r["id"], r["alertname"], r["state"], r["outcome"], r["guard"], r["reason"])
+                for r in loop.api("/api/remediations?limit=30")]
+        pytest.fail(f"{alertname} not fixed and verified; remediations: {rows}")
+
+
 def test_postgres_sessions_closed_loop_from_fault_to_verified_fix(loop: Loop) -> None:
     """A forgotten transaction on the primary and a report running for minutes on the replica
     (two targets: each runbook's target lock and cooldown are per node)."""
@@ -154,7 +166,7 @@ def test_independent_faults_fire_their_alerts_together(loop: Loop) -> None:
     assert stack.postgres and stack.appsim and stack.exporters
     with contextlib.ExitStack() as faults:
         since = time.time()
-        faults.enter_context(many_connections(stack.postgres.primary.dsn, 80))
+        pool = faults.enter_context(leaked_pool(stack.postgres.primary.dsn, 80))
         faults.enter_context(replica_cut_and_behind(stack))
         faults.enter_context(redis_link_cut(stack))
         faults.enter_context(redis_full(stack))
@@ -188,8 +200,20 @@ def test_independent_faults_fire_their_alerts_together(loop: Loop) -> None:
             ("SreWebhookErrors", {}),
         ]
         _wait_seen(loop, expected, since, timeout=40)
-    # The backup taken at start is older than the tight RPO of the test config within seconds.
+        # Closed by its runbook: the leaked sessions terminated, connections back under 80%.
+        rem = _verified(loop, "PostgresConnectionsNearMax")
+        assert rem["verified_at"] > rem["finished_at"] > rem["started_at"] > rem["starts_at"]
+        assert stack.postgres.primary.sql(
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'pool-leak'") == [(0,)]
+        with pytest.raises(psycopg.OperationalError):
+            pool[0].execute("SELECT 1")
+    # The backup taken at start is older than the tight RPO of the test config within seconds;
+    # its runbook took a new one, which the freshness check then found in the bucket.
     assert loop.watch.seen("BackupOlderThanRpo", cluster="main")
+    rem = _verified(loop, "BackupOlderThanRpo")
+    taken = rem["result"]
+    s3 = s3_client(loop.cfg.aws)
+    assert s3.head_object(Bucket=taken["bucket"], Key=taken["key"])["ContentLength"] == taken["size"]
 
 
 def test_a_stopped_replica_is_not_a_primary_down(loop: Loop) -> None:
