@@ -158,10 +158,11 @@ def _postgres_rpo(cfg: SreConfig, facts: Facts, name: str, cluster: PostgresClus
         basis = o.get("lag_seconds_basis")
         note = ""
         transit = o.get("receiver_transit_seconds")
-        if basis == "primary_replay_lag" and seconds and transit is not None:
+        if basis in ("primary_replay_lag", "caught_up") and o.get("lag_bytes") and transit is not None:
             # The replica applies what it receives; the primary is ahead only by the WAL still on
-            # the way. The primary's lag figures are round trips (WAL out, the reply back), so the
-            # data a loss takes is the one-way transit of the replica's last message.
+            # the way. The primary's lag figures are round trips (WAL out, the reply back) and are
+            # NULL until sampled, so the data a loss takes is the one-way transit of the replica's
+            # last message.
             seconds = round(transit, 4)
             note = ", one-way transit: WAL still on the way"
         detail = (f"not yet replayed on {o.get('replica')}: {human_seconds(seconds)} / "

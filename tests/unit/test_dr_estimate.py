@@ -200,3 +200,15 @@ def test_pairs_and_the_cli_frame(tmp_path: Any) -> None:
     assert out.returncode == 2 and out.stderr.startswith("error: --from: unknown region") and "Traceback" not in out.stderr
     empty = sre("dr", "status", "-c", str(path))
     assert empty.returncode == 2 and "nothing to judge" in empty.stderr and "hint:" in empty.stderr
+
+
+@pytest.mark.parametrize(("basis", "lag", "lag_bytes", "expected"), [
+    ("primary_replay_lag", 0.2, 900, 0.1),  # the primary's round trip: the one-way transit is at risk
+    ("caught_up", 0.0, 900, 0.1),  # primary ahead, its lag figures not sampled yet
+    ("caught_up", 0.0, 0, 0.0),  # nothing on the way: nothing at risk
+    ("replay_timestamp", 3.0, 900, 3.0),  # received but not applied: the replay lag stands
+])
+def test_distant_replica_rpo_is_the_wal_on_the_way(basis: str, lag: float, lag_bytes: int, expected: float) -> None:
+    r = replica(lag=lag, lag_bytes=lag_bytes, lag_seconds_basis=basis, receiver_transit_seconds=0.1)
+    pr = assess(config(), facts(replication=[r]), "us-east-1", "eu-west-1")
+    assert pr.rpo[0].seconds == expected
