@@ -502,19 +502,42 @@ class DrillAlerting:
         return {"removed": removed, "still_firing": still}
 
     def _settle(self) -> list[str]:
-        assert self.watch is not None
+        """Wait until the silenced alerts of the cluster are quiet, in Alertmanager and in Prometheus
+        (pending ones too: a condition the last step caused may not have fired yet), for two
+        evaluation intervals in a row (at least 5 s); what is still busy at `settle` is returned."""
         deadline = time.monotonic() + self.conf.settle
         names = self.exp.silenced()
-        while True:
-            try:
-                with self._client() as am:
-                    firing = [a for a in am.alerts() if (a.get("labels") or {}).get("alertname") in names
-                              and (a.get("labels") or {}).get(SCOPE_LABEL) == self.exp.cluster]
-            except SreError as exc:
-                return [f"unknown ({exc})"]
-            if not firing or time.monotonic() > deadline:
-                return sorted({f"{a['labels']['alertname']}{{{SCOPE_LABEL}={self.exp.cluster}}}" for a in firing})
-            time.sleep(min(self.conf.poll, 1.0))
+        prom = self._prometheus()
+        try:
+            # Rules Prometheus does not run cannot be pending: their (default) interval does not count.
+            intervals = [b.interval_seconds for b in rule_bounds(self.cfg, prom, names).values() if b.loaded is not False]
+            quiet_for = max(2 * max(intervals, default=DEFAULT_EVALUATION), 5.0)
+            quiet_since: float | None = None
+            while True:
+                busy = self._busy(names, prom)
+                now = time.monotonic()
+                quiet_since = None if busy else (quiet_since or now)
+                if quiet_since is not None and now - quiet_since >= quiet_for:
+                    return []
+                if now > deadline:
+                    return busy
+                time.sleep(min(self.conf.poll, 1.0))
+        finally:
+            if prom is not None:
+                prom.close()
+
+    def _busy(self, names: list[str], prom: PrometheusClient | None) -> list[str]:
+        def mine(labels: dict[str, str]) -> bool:
+            return labels.get("alertname") in names and labels.get(SCOPE_LABEL) == self.exp.cluster
+
+        try:
+            with self._client() as am:
+                labels = [a.get("labels") or {} for a in am.alerts()]
+            if prom is not None:
+                labels += [a.get("labels") or {} for a in prom.alerts()]
+        except SreError as exc:
+            return [f"unknown ({exc})"]
+        return sorted({f"{x['alertname']}{{{SCOPE_LABEL}={self.exp.cluster}}}" for x in labels if mine(x)})
 
     # ------------------------------------------------------------------ the hold after the switch
 

@@ -1,12 +1,12 @@
 """Drills that test the alerting, against a Prometheus and an Alertmanager of this module's own:
 the shipped rules (each `for:` rendered as at most 1 s, a test-time rendering override; the
-shipped files are not touched; evaluation every second), the service's replication check
-exporting its metrics as job `sre`, a PostgreSQL pair of the module's own, and the remediation
-worker. Alertmanager notifies a recording receiver: what it records is who was paged.
+shipped files are not touched; evaluation every second), a PostgreSQL pair of the module's own
+with a postgres_exporter per node (job `postgres`, scraped every 3 s as in the sandbox), the
+service's replication check exporting its metrics as job `sre`, and the remediation worker.
+Alertmanager notifies a recording receiver: what it records is who was paged.
 
-Until postgres_exporter runs in the sandbox, the PostgreSQL side of the alerting fires from the
-service's own replication metrics, so the unplanned drill here expects ReplicaDisconnected and
-ReplicationCheckFailing (PostgresPrimaryDown needs `pg_up`)."""
+The unplanned drill expects the defaults: PostgresPrimaryDown (from the exporter's `pg_up`) and
+ReplicaDisconnected (from the service's own replication metrics)."""
 
 from __future__ import annotations
 
@@ -44,6 +44,7 @@ from sre.provision.prometheus import apply_rules_dir, desired_files, plan_rules_
 from sre.remediation.guards import drill as drill_guard
 from sre.remediation.worker import RemediationWorker
 from sre.sandbox import Stack
+from sre.sandbox.exporters import Exporters
 from sre.sandbox.procs import free_port, wait_until
 from sre.store import Store, open_store
 from sre.store.drills import DrillReport
@@ -56,8 +57,8 @@ from tests.remediation_support import payload, silences
 pytestmark = pytest.mark.slow
 
 FOR_CAP = 1.0
-MARGIN = 4.0
-EXPECTED = ["ReplicaDisconnected", "ReplicationCheckFailing"]
+MARGIN = 10.0  # postgres_exporter is scraped every 3 s and answers in about 1 s once its server is down
+EXPECTED = ["PostgresPrimaryDown", "ReplicaDisconnected"]
 BASE_URL = "https://runbooks.example.com"
 
 
@@ -157,6 +158,7 @@ def rig() -> Iterator[Rig]:
     receiver = WebhookReceiver()
     env: DrillEnv | None = None
     job: ReplicationJob | None = None
+    exporters: Exporters | None = None
     try:
         assert stack.prometheus and stack.alertmanager
         stack.alertmanager.set_webhook(receiver.url)
@@ -168,9 +170,10 @@ def rig() -> Iterator[Rig]:
             "endpoints": {"prometheus": {"url": stack.prometheus.url}, "alertmanager": {"url": stack.alertmanager.url}},
             "alerts": {"rules_dir": str(stack.prometheus.rules_dir), "runbook_base_url": BASE_URL},
             "webhook": {"auth": "bearer", "token": {"file": str(secrets_dir / "webhook")}},
-            "drills": {"alerts": {"expected": {"unplanned": EXPECTED}, "margin": f"{MARGIN:g}s", "poll": "0.25s",
-                                  "settle": "30s", "deadline": "10m"}},
+            "drills": {"alerts": {"margin": f"{MARGIN:g}s", "poll": "0.25s", "settle": "30s", "deadline": "10m"}},
         })
+        exporters = Exporters.start(stack.root / "exporters", postgres=env.pair, redis=None)
+        exporters.register(stack.prometheus)
         job = ReplicationJob(env.config())
         stack.prometheus.set_scrape_targets("sre", [f"127.0.0.1:{job.port}"])
         r = Rig(stack, env, receiver, job, token)
@@ -178,6 +181,8 @@ def rig() -> Iterator[Rig]:
         with PrometheusClient(stack.prometheus.url) as prom:
             wait_until(lambda: prom.query('sre_replication_connected{job="sre", cluster="main"} == 1'), timeout=30,
                        what="the replication metrics scraped")
+            wait_until(lambda: len(prom.query('pg_up{job="postgres", cluster="main"} == 1')) == 2, timeout=30,
+                       what="both postgres_exporters scraped")
             # Settled: what fires at start-up (Alertmanager not yet discovered, say) has fired or gone,
             # in an evaluation of every group made after Prometheus found Alertmanager.
             wait_until(lambda: prom.query("prometheus_notifications_alertmanagers_discovered >= 1"), timeout=30,
@@ -191,6 +196,8 @@ def rig() -> Iterator[Rig]:
             wait_until(settled, timeout=30, what="no alert pending after a full evaluation")
         yield r
     finally:
+        if exporters is not None:
+            exporters.stop()
         if job is not None:
             job.close()
         if env is not None:
@@ -260,10 +267,11 @@ def test_an_unplanned_drill_proves_its_alerts_fire_in_time_and_pages_nobody(rig:
         assert e["pass"] and e["rule_loaded"] is True, e
         assert (e["for_seconds"], e["interval_seconds"], e["margin_seconds"]) == (FOR_CAP, 1.0, MARGIN)
         assert 0 < e["detection_seconds"] <= e["bound_seconds"] == FOR_CAP + 1.0 + MARGIN
-        assert e["labels"]["cluster"] == "main" and e["labels"]["replica"] == "west1"
+        assert e["labels"]["cluster"] == "main"
+    assert al["expected"][0]["labels"]["node"] == "east1" and al["expected"][1]["labels"]["replica"] == "west1"
     assert REGISTRY.get_sample_value("sre_drill_alert_detection_seconds",
                                      {"cluster": "main", "alertname": "ReplicaDisconnected"}) == \
-        al["expected"][0]["detection_seconds"]
+        al["expected"][1]["detection_seconds"]
 
     # One silence during the drill, scoped to the cluster and the expected and may-fire alerts,
     # saying which drill and who; expired after it.
@@ -303,7 +311,7 @@ def test_an_unplanned_drill_proves_its_alerts_fire_in_time_and_pages_nobody(rig:
 
 def test_an_expected_alert_whose_rule_is_gone_fails_the_alerting_verdict(rig: Rig) -> None:
     rig.quiet()
-    rig.apply_rules(drop="ReplicationCheckFailing")
+    rig.apply_rules(drop="ReplicaDisconnected")
     try:
         cfg = rig.env.config()
         rep = run_drill(cfg, rig.env.store(), DrillRequest("us-east-1", "eu-west-1", mode="unplanned", failback=True))
@@ -311,18 +319,18 @@ def test_an_expected_alert_whose_rule_is_gone_fails_the_alerting_verdict(rig: Ri
         rig.apply_rules()
     assert rep["status"] == "failed"
     assert rep["verdict"] == {"switch": "pass", "alerting": "fail"}
-    assert "alerting: not detected in time: ReplicationCheckFailing" in rep["message"]
+    assert "alerting: not detected in time: ReplicaDisconnected" in rep["message"]
     gone, fired = (next(e for e in rep["alerting"]["expected"] if e["alertname"] == n)
-                   for n in ("ReplicationCheckFailing", "ReplicaDisconnected"))
+                   for n in ("ReplicaDisconnected", "PostgresPrimaryDown"))
     assert (gone["pass"], gone["rule_loaded"], gone["detection_seconds"]) == (False, False, None)
     assert gone["verdict"] == "Prometheus runs no rule for it: it cannot fire"
     assert fired["pass"]
     # The preflight said so before the fault, and the drill did not hold the fault for it.
     [pre] = [p for p in rep["preflight"] if p["check"] == "drill.preflight.alerting"]
-    assert pre["status"] == "warn" and "ReplicationCheckFailing: it cannot fire" in pre["message"]
+    assert pre["status"] == "warn" and "ReplicaDisconnected: it cannot fire" in pre["message"]
     hold = rep["alerting"]["hold"]
     assert (hold["cannot_fire"], hold["not_fired"], list(hold["fired"])) == (
-        ["ReplicationCheckFailing"], [], ["ReplicaDisconnected"])
+        ["ReplicaDisconnected"], [], ["PostgresPrimaryDown"])
     assert_topology(rig.env, rig.env.east1, rig.env.west1)
 
 
