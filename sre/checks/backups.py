@@ -69,7 +69,7 @@ if TYPE_CHECKING:
     from sre.sandbox import Stack
 
 __all__ = ["completeness", "freshness", "posture", "run_freshness_job", "run_verify_job", "sandbox_step",
-           "take_backup", "verify"]
+           "set_freshness", "take_backup", "verify"]
 
 log = get_logger("sre.checks.backups")
 
@@ -444,6 +444,17 @@ def _verify_base_pitr(cfg: SreConfig, bcfg: BackupConfig, name: str, s3: S3Clien
     return [integrity, chain, restored]
 
 
+def set_freshness(cfg: SreConfig, name: str, *, s3: S3Client | None = None) -> CheckResult:
+    """The freshness check of the set's own format: pgBackRest reads its stanza, the others their bucket."""
+    bcfg = backup_config(cfg, name)
+    if bcfg.format == "pgbackrest":
+        return pgbackrest.freshness(cfg, name, pgbackrest.read_state(bcfg))
+    s3 = s3 or s3a.client(cfg.aws)
+    if bcfg.format == "redis-rdb":
+        return redis_rdb.freshness(name, bcfg, list_backups(s3, bcfg).newest)
+    return freshness(cfg, name, s3=s3)
+
+
 # ---------------------------------------------------------------- posture, metrics, jobs
 
 
@@ -503,7 +514,7 @@ def run_freshness_job(ctx: JobContext) -> JobOutcome:
             export(found, fmt=bcfg.format)
             return found
         if bcfg.format == "redis-rdb":
-            found = [redis_rdb.freshness(name, bcfg, list_backups(s3, bcfg).newest)]
+            found = [set_freshness(cfg, name, s3=s3)]
             export(found, fmt=bcfg.format)
             return found
         listing = list_backups(s3, cfg.backups[name])

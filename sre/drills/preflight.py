@@ -75,14 +75,14 @@ def replication(d: FailoverDrill) -> list[CheckResult]:
 
 
 def backups(d: FailoverDrill) -> list[CheckResult]:
-    from sre.checks.backups import freshness
+    from sre.checks.backups import set_freshness
 
     names = [n for n, b in d.cfg.backups.items() if b.cluster == d.cluster]
     if not names:
         return [_result("backups", d.cluster, [], "", warnings=[f"no backups configured for cluster {d.cluster}"])]
     out = []
     for name in names:
-        r = freshness(d.cfg, name)
+        r = set_freshness(d.cfg, name)
         out.append(_result("backups", name, [r.message] if r.status == "fail" else [], r.message, r.observed,
                            [r.message] if r.status == "warn" else None))
     return out

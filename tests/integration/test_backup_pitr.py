@@ -31,11 +31,14 @@ from sre.checks.backups import take_backup, verify
 from sre.checks.pitr import Target
 from sre.checks.pitr_canary import ensure_table, write_canary
 from sre.config import SreConfig, load_config
+from sre.drills.failover import DrillRequest, FailoverDrill
+from sre.drills.preflight import run_preflight
 from sre.sandbox import Stack
 from sre.sandbox.pgbackrest import PgBackRestSite, Stunnel, s3_options, start_site
 from sre.sandbox.postgres import chown_for_postgres
 from sre.sandbox.procs import wait_until
 from tests.cli import sre
+from tests.drill_env import EnvFactory
 
 pytestmark = pytest.mark.slow
 
@@ -313,3 +316,21 @@ def test_an_s3_repository_behind_stunnel_verifies_and_restores(archived: Archive
             site.stop()
     finally:
         tunnel.stop()
+
+
+def test_a_drill_preflight_checks_each_backup_set_by_its_own_format(archived: Archived, drill_env: EnvFactory,
+                                                                      sandbox: Stack) -> None:
+    """A pgBackRest set has no bucket: its freshness comes from its stanza, the pg_dump set's from S3."""
+    assert sandbox.moto is not None
+    bucket = f"drill-dump-{secrets.token_hex(4)}"
+    boto3.client("s3", endpoint_url=sandbox.moto.url, region_name="us-east-1", aws_access_key_id="sandbox",
+                 aws_secret_access_key="sandbox").create_bucket(Bucket=bucket)
+    env = drill_env(objectives={"rpo": "1h"}, extra={"backups": {
+        "main-pitr": {"cluster": "main", **archived.site.backup_set()},
+        "main-dump": {"cluster": "main", "format": "pg_dump", "bucket": bucket, "prefix": "postgres/main/"}}})
+    cfg = env.config()
+    take_backup(cfg, "main-dump")
+    drill = FailoverDrill(cfg, env.store(), DrillRequest("us-east-1", "eu-west-1"))
+    checked = {r.target: r for r in run_preflight(drill) if r.check == "drill.preflight.backups"}
+    assert {n: r.status for n, r in checked.items()} == {"main-pitr": "ok", "main-dump": "ok"}, checked
+    assert "(full)" in checked["main-pitr"].message and "newest WAL segment" in checked["main-pitr"].message
