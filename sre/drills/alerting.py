@@ -310,6 +310,7 @@ class AlertWatch:
         if self._thread is not None:
             self._thread.join(timeout=10)
         self._thread = None
+        self.client.close()
 
 
 # --------------------------------------------------------------------------- firing intervals from ALERTS

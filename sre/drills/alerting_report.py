@@ -139,16 +139,19 @@ def export(cluster: str, rep: dict[str, Any]) -> None:
 
 
 def sync_metrics(session: Session) -> None:
-    """Set the detection gauge from the latest graded drill of each cluster in the store."""
+    """Set the detection gauge from the latest graded drill of each cluster in the store (reports
+    are large, with the canary's writes: one at a time, newest first, a few per cluster at most)."""
     from sqlalchemy import select
 
     from sre.store.drills import DrillReport
 
-    done: set[str] = set()
-    latest = session.execute(select(DrillReport.cluster, DrillReport.report).where(DrillReport.finished.is_not(None))
-                            .order_by(DrillReport.id.desc()).limit(200))
-    for cluster, report in latest:
-        if cluster in done or not (report or {}).get("alerting", {}).get("checked"):
-            continue
-        done.add(cluster)
-        export(cluster, report)
+    clusters = session.scalars(select(DrillReport.cluster).distinct())
+    for cluster in list(clusters):
+        ids = session.scalars(select(DrillReport.id).where(DrillReport.cluster == cluster,
+                                                           DrillReport.finished.is_not(None))
+                              .order_by(DrillReport.id.desc()).limit(5))
+        for drill_id in list(ids):
+            report = session.scalar(select(DrillReport.report).where(DrillReport.id == drill_id)) or {}
+            if (report.get("alerting") or {}).get("checked"):
+                export(cluster, report)
+                break

@@ -4,6 +4,7 @@ plan, the rendering override of `for:`, firing intervals, the report's section a
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,8 @@ from sre.drills.alerting import Expectations, Firing, _intervals, _merge, drill_
 from sre.errors import UsageError
 from sre.rules.render import render_files
 from sre.rules.tree import load_tree
+from sre.store import Store
+from sre.store.drills import DrillReport
 from tests.cli import sre
 from tests.unit.test_drill_units import write_config
 
@@ -134,3 +137,22 @@ def test_the_report_section_and_the_gauge() -> None:
                                      {"cluster": "unit", "alertname": "ReplicaDisconnected"}) == 3.0
     assert REGISTRY.get_sample_value("sre_drill_alert_detection_seconds",
                                      {"cluster": "unit", "alertname": "PostgresPrimaryDown"}) is None
+
+
+def test_the_service_sets_the_gauge_from_the_latest_graded_drill_in_the_store(tmp_path: Path) -> None:
+    store = Store(f"sqlite:///{tmp_path / 'sre.db'}")
+    store.migrate()
+
+    def report(detection: float | None, checked: bool = True) -> dict[str, object]:
+        return {"alerting": {"checked": checked, "expected": [
+            {"alertname": "ReplicaDisconnected", "detection_seconds": detection}]}}
+
+    with store.session() as s:
+        for rep in (report(9.0), report(4.5), report(None, checked=False)):
+            s.add(DrillReport(cluster="synced", from_region="a", to_region="b", mode="unplanned", environment="dev",
+                              status="passed", finished=datetime.now(UTC), report=rep, markdown=""))
+    with store.session() as s:
+        alerting_report.sync_metrics(s)
+    assert REGISTRY.get_sample_value("sre_drill_alert_detection_seconds",
+                                     {"cluster": "synced", "alertname": "ReplicaDisconnected"}) == 4.5
+    store.dispose()
