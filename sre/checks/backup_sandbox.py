@@ -8,6 +8,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from rich.markup import escape
+
 from sre.adapters import s3 as s3a
 from sre.checks.pg_client import source_dsn
 
@@ -130,8 +132,8 @@ def prove_pitr(stack: Stack, cfg: SreConfig, name: str) -> str:
     results = verify(cfg, name, restore=True, target=target)
     bad = [r for r in results if r.status == "fail"]
     pitr = next((r for r in results if r.check == "backup.pitr"), None)
-    verdict = "[green]all checks pass[/]" if not bad else "[red]" + "; ".join(
-        f"{r.check}: {r.message}" for r in bad) + "[/]"
+    verdict = "[green]all checks pass[/]" if not bad else "[red]" + escape("; ".join(
+        f"{r.check}: {r.message}" for r in bad)) + "[/]"
     took = f", PITR test {pitr.observed.get('seconds', 0):.1f}s" if pitr else ""
     return (f"backup {name}: pgBackRest stanza {stack.pgbackrest.site.stanza} in s3://{stack.pgbackrest.bucket}, "
             f"WAL archived from the primary{took}: {verdict}")
@@ -153,8 +155,8 @@ def prepare(stack: Stack, cfg: SreConfig, console: Any) -> list[str]:
             taken = take_backup(cfg, name)
             results = verify(cfg, name, restore=True)
             bad = [r for r in results if r.status == "fail"]
-            verdict = "[green]all checks pass[/]" if not bad else "[red]" + "; ".join(
-                f"{r.check}: {r.message}" for r in bad) + "[/]"
+            verdict = "[green]all checks pass[/]" if not bad else "[red]" + escape("; ".join(
+                f"{r.check}: {r.message}" for r in bad)) + "[/]"
             restore = next((r for r in results if r.check == "backup.restore"), None)
             took = f", restore test {restore.observed.get('seconds', 0):.1f}s" if restore else ""
             notes.append(f"backup {name}: s3://{taken['bucket']}/{taken['key']} ({taken['size']} bytes, "
@@ -162,5 +164,5 @@ def prepare(stack: Stack, cfg: SreConfig, console: Any) -> list[str]:
         bad_posture = [r for r in posture(cfg) if r.status == "fail"]
         notes.append(f"buckets ({', '.join(buckets)}): " + (
             "[green]versioned, encrypted, private, replicated[/]" if not bad_posture else
-            "[red]" + "; ".join(r.message for r in bad_posture) + "[/]"))
+            "[red]" + escape("; ".join(r.message for r in bad_posture)) + "[/]"))
     return notes

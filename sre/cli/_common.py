@@ -13,6 +13,7 @@ import typer
 
 if TYPE_CHECKING:
     from rich.console import Console
+    from rich.text import Text
 
     from sre.config import SreConfig
 
@@ -55,16 +56,33 @@ def emit(output: Output, data: Any, render: Callable[[Console], None]) -> None:
         render(console())
 
 
-def table(title: str | None, columns: list[str], rows: list[list[Any]]) -> Any:
-    from rich.table import Table
+def plain(value: Any) -> str:
+    """Outside-world text (a message, an error, a name) to print through Rich markup as it is:
+    text such as `[/:]` in an S3 error would otherwise be read as a tag (MarkupError)."""
+    from rich.markup import escape
 
-    t = Table(title=title, title_justify="left")
+    return escape(str(value))
+
+
+def styled(markup: str) -> Text:
+    """Our own markup for a table cell (table() prints plain strings as they are)."""
+    from rich.text import Text
+
+    return Text.from_markup(markup)
+
+
+def table(title: str | None, columns: list[str], rows: list[list[Any]]) -> Any:
+    """A Rich table; str cells are printed as they are, Text cells (styled()) keep their style."""
+    from rich.table import Table
+    from rich.text import Text
+
+    t = Table(title=plain(title) if title is not None else None, title_justify="left")
     for col in columns:
         t.add_column(col)
     for row in rows:
-        t.add_row(*["" if v is None else str(v) for v in row])
+        t.add_row(*[v if isinstance(v, Text) else "" if v is None else plain(v) for v in row])
     return t
 
 
-def status_style(status: str) -> str:
-    return {"ok": "[green]ok[/]", "warn": "[yellow]warn[/]", "fail": "[red]fail[/]"}.get(status, status)
+def status_style(status: str) -> Text:
+    return styled({"ok": "[green]ok[/]", "warn": "[yellow]warn[/]", "fail": "[red]fail[/]"}.get(status, plain(status)))

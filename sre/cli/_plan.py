@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from sre.cli._common import Output, emit, table
+from sre.cli._common import Output, emit, plain, styled, table
 
 if TYPE_CHECKING:
     from sre.provision.plan import Plan
@@ -17,7 +17,7 @@ def show_plan(plan: Plan, output: Output, *, show_unchanged: bool = False) -> No
         from rich.syntax import Syntax
 
         rows = [
-            [f"[{_STYLE[ch.action.value]}]{ch.action.value}[/]", ch.kind, ch.name, ch.reason]
+            [styled(f"[{_STYLE[ch.action.value]}]{ch.action.value}[/]"), ch.kind, ch.name, ch.reason]
             for ch in plan.changes
             if show_unchanged or ch.action.value != "unchanged"
         ]
@@ -27,8 +27,8 @@ def show_plan(plan: Plan, output: Output, *, show_unchanged: bool = False) -> No
             c.print(table(f"plan for {plan.target}", ["action", "kind", "name", "note"], rows))
         for ch in plan.changes:
             if ch.diff:
-                c.print(f"[bold]{ch.action.value} {ch.kind} {ch.name}[/]")
+                c.print(f"[bold]{ch.action.value} {ch.kind} {plain(ch.name)}[/]")
                 c.print(Syntax(ch.diff, "diff", theme="ansi_dark", background_color="default"))
-        c.print(f"{plan.target}: {summary or 'nothing to do'} ({plan.requests} requests)")
+        c.print(f"{plain(plan.target)}: {summary or 'nothing to do'} ({plan.requests} requests)")
 
     emit(output, plan.to_dict(), render)

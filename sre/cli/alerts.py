@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from sre.cli._common import ConfigOpt, Output, OutputOpt, emit, load, table
+from sre.cli._common import ConfigOpt, Output, OutputOpt, emit, load, plain, table
 
 if TYPE_CHECKING:
     from sre.config import SreConfig
@@ -134,11 +134,11 @@ def test(
 
     def render(c: Any) -> None:
         for r in report.files:
-            c.print(f"{'[green]ok[/]' if r.ok else '[red]FAILED[/]'}  {r.file}")
+            c.print(f"{'[green]ok[/]' if r.ok else '[red]FAILED[/]'}  {plain(r.file)}")
             if not r.ok and r.output:
                 c.print(r.output, markup=False, highlight=False)
         for f in report.findings:
-            c.print(f"[red]{f.check}[/]  {f.where()}: {f.message}")
+            c.print(f"[red]{plain(f.check)}[/]  {plain(f.where())}: {plain(f.message)}")
         c.print(f"{report.alerts} alerts, {report.cases} test cases in {len(report.files)} files: "
                 + ("[green]all pass[/]" if report.ok else "[red]failures[/]"))
 

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 import typer
 
-from sre.cli._common import ConfigOpt, Output, OutputOpt, emit, load
+from sre.cli._common import ConfigOpt, Output, OutputOpt, emit, load, plain
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -35,7 +35,7 @@ def deploy(
     left = pending(store)
     data = {"queued": qid, "pending": left}
     emit(output, data, lambda con: con.print(
-        f"deploy of {service} {version} annotated" if not left
+        f"deploy of {plain(service)} {plain(version)} annotated" if not left
         else f"[yellow]Grafana did not take it yet[/]: {left} annotation(s) queued, sent later by the service "
              "(or: sre annotate flush)"))
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from sre.cli._common import EXIT_FAILED, ConfigOpt, Output, OutputOpt, console, emit, load, status_style, table
+from sre.cli._common import EXIT_FAILED, ConfigOpt, Output, OutputOpt, console, emit, load, plain, status_style, table
 from sre.errors import UsageError
 
 if TYPE_CHECKING:
@@ -91,7 +91,7 @@ def _show_results(output: Output, results: list[CheckResult], title: str) -> Non
         c.print(table(title, ["check", "target", "status", "reason / figures"],
                       [[r.check, r.target, status_style(r.status), r.message] for r in results]))
         if failed:
-            c.print(f"[red]{len(failed)} check(s) failed[/]: " + ", ".join(f"{r.check} {r.target}" for r in failed))
+            c.print(f"[red]{len(failed)} check(s) failed[/]: " + plain(", ".join(f"{r.check} {r.target}" for r in failed)))
         else:
             c.print(f"[green]all {len(results)} checks passed[/]")
 

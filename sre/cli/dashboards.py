@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from sre.cli._common import EXIT_FAILED, ConfigOpt, Output, OutputOpt, emit, load, table
+from sre.cli._common import EXIT_FAILED, ConfigOpt, Output, OutputOpt, emit, load, plain, table
 
 if TYPE_CHECKING:
     from sre.config import SreConfig
@@ -62,11 +62,11 @@ def render(
 
     def show(c):  # type: ignore[no-untyped-def]
         for p in written:
-            c.print(str(p))
-        c.print(f"{len(sources.dashboards)} dashboards rendered as {fmt.value} under {out}")
+            c.print(plain(p))
+        c.print(f"{len(sources.dashboards)} dashboards rendered as {fmt.value} under {plain(out)}")
         if fmt is RenderFormat.provisioning:
-            c.print(f"point Grafana at {out / 'provisioning'} (GF_PATHS_PROVISIONING) or copy "
-                    f"{out / 'provisioning' / 'dashboards' / 'sre.yaml'} into its provisioning/dashboards/")
+            c.print(f"point Grafana at {plain(out / 'provisioning')} (GF_PATHS_PROVISIONING) or copy "
+                    f"{plain(out / 'provisioning' / 'dashboards' / 'sre.yaml')} into its provisioning/dashboards/")
 
     emit(output, data, show)
 
@@ -126,9 +126,9 @@ def apply(
 
         def show(c):  # type: ignore[no-untyped-def]
             for ch, err in result.failed:
-                c.print(f"[red]failed[/] {ch.action.value} {ch.kind} {ch.name}: {err}")
+                c.print(f"[red]failed[/] {ch.action.value} {ch.kind} {plain(ch.name)}: {plain(err)}")
             for ch in result.skipped:
-                c.print(f"[yellow]skipped[/] {ch.kind} {ch.name}: {ch.reason}")
+                c.print(f"[yellow]skipped[/] {ch.kind} {plain(ch.name)}: {plain(ch.reason)}")
             c.print(f"applied {len(result.done)}, skipped {len(result.skipped)}, failed {len(result.failed)} "
                     f"({result.requests} requests)")
 

@@ -36,7 +36,7 @@ def _print(c: Console, pairs: list[dict[str, Any]]) -> None:
             c.print(f"  {mark} {r['what']}: {escape(r['message'])}")
             c.print(f"      fix: {escape(r['fix'])}")
         rows = [[x["cluster"], x["kind"], _s(x["seconds"]), human_bytes(x["bytes"]) if x["bytes"] is not None else "-",
-                 _s(x["objective_seconds"]), escape(x["detail"])] for x in p["rpo"]]
+                 _s(x["objective_seconds"]), x["detail"]] for x in p["rpo"]]
         c.print(table("RPO if the source region were lost now", ["cluster", "kind", "seconds", "bytes", "objective",
                                                                  "basis"], rows))
         rto = p["rto"]

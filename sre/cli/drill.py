@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from sre.cli._common import ConfigOpt, Output, OutputOpt, emit, load, table
+from sre.cli._common import ConfigOpt, Output, OutputOpt, emit, load, plain, styled, table
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -29,7 +29,7 @@ _STATUS = {"passed": "[green]PASSED[/]", "failed": "[red]FAILED[/]", "aborted": 
 
 
 def _print_plan(c: Console, p: dict[str, Any]) -> None:
-    c.print(f"[bold]dry run[/]: failover drill of cluster {p['cluster']} ({p['environment']}), {p['mode']}: "
+    c.print(f"[bold]dry run[/]: failover drill of cluster {plain(p['cluster'])} ({p['environment']}), {p['mode']}: "
             f"{p['from']['node']} ({p['from']['region']}) -> {p['to']['node']} ({p['to']['region']})"
             + (", then back" if p["failback"] else ""))
     rows = [[i + 1, s["phase"], s["step"], s["title"], s["undo"] or "-"] for i, s in enumerate(p["steps"])]
@@ -41,7 +41,7 @@ def _print_plan(c: Console, p: dict[str, Any]) -> None:
     c.print(f"alerting: expected {', '.join(al['expected']) or 'none'}; may fire {', '.join(al['may_fire']) or 'none'}"
             f"; stop on {', '.join(al['stop_on']) or 'nothing'}")
     for n in p["notes"]:
-        c.print(f"[yellow]note[/]: {n}")
+        c.print(f"[yellow]note[/]: {plain(n)}")
     c.print("nothing was touched; run again with --execute to drill")
 
 
@@ -54,13 +54,13 @@ def _progress(c: Console) -> Any:
         what = "undo " + ev.step if ev.kind == "undo" else ev.step
         took = f"{ev.duration:.3f}s" if ev.duration is not None else ""
         extra = ev.error or ", ".join(f"{k}={v}" for k, v in ev.detail.items() if not isinstance(v, dict | list))
-        c.print(f"  {mark:<12} {what:<22} {took:>8}  {extra}", highlight=False)
+        c.print(f"  {mark:<12} {what:<22} {took:>8}  {plain(extra)}", highlight=False)
 
     return on_event
 
 
 def _print_report(c: Console, rep: dict[str, Any]) -> None:
-    c.print(f"drill {rep['id']}: {_STATUS.get(rep['status'], rep['status'])} - {rep['message']}")
+    c.print(f"drill {rep['id']}: {_STATUS.get(rep['status'], rep['status'])} - {plain(rep['message'])}")
     for v in rep.get("verdicts", []):
         verdict = "[green]pass[/]" if v["pass"] else "[red]FAIL[/]"
         measured = "-" if v["measured"] is None else f"{v['measured']:g}"
@@ -69,23 +69,23 @@ def _print_report(c: Console, rep: dict[str, Any]) -> None:
     al = rep.get("alerting") or {}
     if al:
         mark = {"pass": "[green]pass[/]", "fail": "[red]FAIL[/]"}.get(al.get("verdict", ""), "not checked")
-        c.print(f"  alerting: {mark} - {al.get('message', '')}")
+        c.print(f"  alerting: {mark} - {plain(al.get('message', ''))}")
         for e in al.get("expected") or []:
             took = "-" if e["detection_seconds"] is None else f"{e['detection_seconds']:g}s"
-            c.print(f"    {e['alertname']}: {took} after the fault (bound {e['bound_seconds']:g}s) "
+            c.print(f"    {plain(e['alertname'])}: {took} after the fault (bound {e['bound_seconds']:g}s) "
                     f"{'[green]pass[/]' if e['pass'] else '[red]FAIL[/]'}")
         for u in al.get("unexpected") or []:
-            c.print(f"    [yellow]unexpected[/]: {u['alertname']} {u['labels']}")
+            c.print(f"    [yellow]unexpected[/]: {plain(u['alertname'])} {plain(u['labels'])}")
     undo = rep.get("undo") or {}
     if undo.get("ran"):
         c.print(f"  undone: {', '.join(undo['undone']) or 'nothing needed'}")
         for x in undo["not_undone"]:
-            c.print(f"  [red]NOT undone[/]: {x['step']}: {x['error']}")
+            c.print(f"  [red]NOT undone[/]: {x['step']}: {plain(x['error'])}")
     for n in rep.get("notes", []):
-        c.print(f"  [yellow]note[/]: {n}")
+        c.print(f"  [yellow]note[/]: {plain(n)}")
     files = rep.get("files") or {}
     if files:
-        c.print(f"  report: {files.get('markdown')}  ({files.get('json')}, {files.get('png', 'no chart')})")
+        c.print(plain(f"  report: {files.get('markdown')}  ({files.get('json')}, {files.get('png', 'no chart')})"))
 
 
 @app.command()
@@ -154,7 +154,7 @@ def list_(
                                           "RPO rows"],
                       [[r["id"], r["started"][:19].replace("T", " "), r["cluster"],
                         f"{r['from_region']} -> {r['to_region']}" + (" -> back" if r["failback"] else ""),
-                        r["mode"], _STATUS.get(r["status"], r["status"]),
+                        r["mode"], styled(_STATUS.get(r["status"], plain(r["status"]))),
                         "-" if r["rto_seconds"] is None else f"{r['rto_seconds']:.3f}s",
                         "-" if r["rpo_rows"] is None else r["rpo_rows"]] for r in rows]))
 
@@ -178,7 +178,7 @@ def show(
 
             c.print(Markdown(row["markdown"]))
         else:
-            c.print(f"drill {drill_id}: {row['status']} (started {row['started']}); no report yet")
+            c.print(f"drill {drill_id}: {plain(row['status'])} (started {row['started']}); no report yet")
             for e in row["report"].get("timeline", []):
                 c.print(f"  {e['status']:<10} {e['step']:<20} {e['duration_seconds'] or '':>8}")
 

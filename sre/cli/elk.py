@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from sre.cli._common import EXIT_FAILED, ConfigOpt, Output, OutputOpt, emit, load, status_style, table
+from sre.cli._common import EXIT_FAILED, ConfigOpt, Output, OutputOpt, emit, load, plain, status_style, styled, table
 
 if TYPE_CHECKING:
     from sre.config import SreConfig
@@ -121,12 +121,12 @@ def apply(
     data: dict[str, Any] = {"plan": p.to_dict(), **report.to_dict()}
 
     def render_report(c: Any) -> None:
-        rows = [[ch.action.value, ch.kind, ch.name, "done"] for ch in report.applied]
-        rows += [[ch.action.value, ch.kind, ch.name, "[red]refused[/]"] for ch in report.refused]
+        rows: list[list[Any]] = [[ch.action.value, ch.kind, ch.name, "done"] for ch in report.applied]
+        rows += [[ch.action.value, ch.kind, ch.name, styled("[red]refused[/]")] for ch in report.refused]
         if rows:
             c.print(table("applied to elasticsearch", ["action", "kind", "name", "result"], rows))
         for ch in report.refused:  # whole lines, so index names are never cut by column wrapping
-            c.print(f"[red]refused[/]: {ch.action.value} {ch.kind} {ch.name}: {ch.reason.removeprefix(REFUSED)}")
+            c.print(f"[red]refused[/]: {ch.action.value} {ch.kind} {plain(ch.name)}: {plain(ch.reason.removeprefix(REFUSED))}")
         if report.verified:
             c.print(table("new index check (_simulate_index)", ["status", "index", "result"],
                           [[status_style(r.status), r.target, r.message] for r in report.verified]))

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from sre.cli._common import ConfigOpt, Output, OutputOpt, emit, load, table
+from sre.cli._common import ConfigOpt, Output, OutputOpt, emit, load, plain, styled, table
 
 if TYPE_CHECKING:
     from sre.config import SreConfig
@@ -59,7 +59,7 @@ def list_(
         out = []
         for r in rows:
             style = _OUTCOME_STYLE.get(r["outcome"], "")
-            shown = f"[{style}]{r['outcome']}[/]" if style else r["outcome"]
+            shown = styled(f"[{style}]{plain(r['outcome'])}[/]") if style else r["outcome"]
             out.append([r["id"], _short_time(r["created_at"]), r["alertname"], r["action"], r["target"], shown,
                         r["guard"] or "", r["state"], r["reason"][:80]])
         con.print(table(f"remediations ({len(rows)})", ["id", "at (UTC)", "alert", "action", "target", "outcome",
@@ -116,7 +116,7 @@ def show(
         con.print(table("timeline (UTC)", ["at", "event", "message"],
                         [[_short_time(e["at"]), e["kind"], e["message"]] for e in data["events"]]))
         if "graph" in data:
-            con.print(f"graph: {data['graph']['file']}")
+            con.print(f"graph: {plain(data['graph']['file'])}")
 
     emit(output, data, render)
 
@@ -139,10 +139,10 @@ def breaker_status(config: ConfigOpt = None, output: OutputOpt = Output.table) -
 
     def render(con: Any) -> None:
         if st.open:
-            con.print(f"[red]open[/] since {_short_time(data['opened_at'])} UTC: {st.reason}")
+            con.print(f"[red]open[/] since {_short_time(data['opened_at'])} UTC: {plain(st.reason)}")
             con.print("every alert escalates to a person; close it with: sre remediation breaker reset")
         else:
-            con.print("[green]closed[/]" + (f" (reset {_short_time(data['reset_at'])} UTC by {st.reset_by})"
+            con.print("[green]closed[/]" + (f" (reset {_short_time(data['reset_at'])} UTC by {plain(st.reset_by)})"
                                             if st.reset_at else ""))
         con.print(f"in the last {b.window:g}s: {st.actions_in_window}/{b.max_actions} actions, "
                   f"{st.failures_in_window}/{b.max_failures} failures")
@@ -224,20 +224,20 @@ def replay(
     def render(con: Any) -> None:
         for r in results:
             style = _DECISION_STYLE.get(r.decision, "")
-            con.print(f"[bold]{r.alertname}[/] ({r.status}) -> runbook {r.runbook or '-'}: "
+            con.print(f"[bold]{plain(r.alertname)}[/] ({r.status}) -> runbook {plain(r.runbook or '-')}: "
                       + (f"[{style}]{r.decision}[/]" if style else r.decision)
-                      + (f" by guard [bold]{r.guard}[/]" if r.guard else "") + (f": {r.reason}" if r.reason else ""))
+                      + (f" by guard [bold]{r.guard}[/]" if r.guard else "") + (f": {plain(r.reason)}" if r.reason else ""))
             if r.action:
-                con.print(f"  action  {r.action} on {r.target or '-'}")
+                con.print(f"  action  {r.action} on {plain(r.target or '-')}")
             if r.would:
-                con.print(f"  would   {r.would}")
+                con.print(f"  would   {plain(r.would)}")
             if r.dry_run_reason:
-                con.print(f"  dry run {r.dry_run_reason}")
+                con.print(f"  dry run {plain(r.dry_run_reason)}")
             if r.verify_query:
-                con.print(f"  verify  {r.verify_query}  (within {r.verify_within:g}s)")
+                con.print(f"  verify  {plain(r.verify_query)}  (within {r.verify_within:g}s)")
             if r.checks:
                 con.print(table(None, ["guard", "", "why"],
-                                [[c.guard, "[green]pass[/]" if c.passed else "[yellow]stop[/]", c.detail]
+                                [[c.guard, styled("[green]pass[/]" if c.passed else "[yellow]stop[/]"), c.detail]
                                  for c in r.checks]))
         for rid in data.get("executed", []):
             con.print(f"executed: remediation #{rid} (sre remediation show {rid})" if rid is not None
@@ -272,13 +272,13 @@ def test_(
     def render(con: Any) -> None:
         for c in result.cases:
             mark = "[green]ok[/]  " if c.ok else "[red]FAIL[/]"
-            con.print(f"{mark} {c.runbook}: {c.name}")
+            con.print(f"{mark} {plain(c.runbook)}: {plain(c.name)}")
             for p in c.problems:
-                con.print(f"       {p}")
+                con.print(f"       {plain(p)}")
         for e in result.errors:
-            con.print(f"[red]error[/] {e}")
+            con.print(f"[red]error[/] {plain(e)}")
         for n, m in missing:
-            con.print(f"[red]missing[/] {n}: {m}")
+            con.print(f"[red]missing[/] {plain(n)}: {plain(m)}")
         passed = sum(c.ok for c in result.cases)
         con.print(f"{passed}/{len(result.cases)} case(s) passed" + ("" if ok else ", [red]failures above[/]"))
 
@@ -302,7 +302,7 @@ def _parse_when(text: str) -> Any:
 
 def _window_rows(items: list[dict[str, Any]]) -> list[list[Any]]:
     return [[w["id"], w["scope"], _short_time(w["starts_at"]), _short_time(w["ended_at"] or w["ends_at"]),
-             "[yellow]open[/]" if w["open"] else "planned" if not w["ended_at"] else "ended", w["created_by"],
+             styled("[yellow]open[/]") if w["open"] else "planned" if not w["ended_at"] else "ended", w["created_by"],
              w["reason"]] for w in items]
 
 
@@ -346,8 +346,8 @@ def pause(
     w = windows.pause(_store(cfg), reason=reason, by=by or getpass.getuser(), until=end, scope_kind=kind,
                       scope_value=value)
     data = w.to_dict()
-    emit(output, data, lambda con: con.print(f"paused {w.scope} until {w.ends_at:%Y-%m-%d %H:%M:%S}Z "
-                                             f"(window {w.label}; sre remediation resume {w.id} ends it)"))
+    emit(output, data, lambda con: con.print(f"paused {plain(w.scope)} until {w.ends_at:%Y-%m-%d %H:%M:%S}Z "
+                                             f"(window {plain(w.label)}; sre remediation resume {w.id} ends it)"))
 
 
 @app.command()
@@ -364,7 +364,7 @@ def resume(
 
     cfg = load(config)
     w = windows.resume(_store(cfg), window_id, by or getpass.getuser())
-    emit(output, w.to_dict(), lambda con: con.print(f"resumed {w.scope} (window {w.label} ended)"))
+    emit(output, w.to_dict(), lambda con: con.print(f"resumed {plain(w.scope)} (window {plain(w.label)} ended)"))
 
 
 @app.command("windows")

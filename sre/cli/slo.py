@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from sre.cli._common import ConfigOpt, Output, OutputOpt, emit, load, table
+from sre.cli._common import ConfigOpt, Output, OutputOpt, emit, load, plain, table
 
 if TYPE_CHECKING:
     from sre.config import SreConfig
@@ -92,7 +92,7 @@ def status(
         c.print(table(None, COLUMNS, _rows(statuses)))
         for st in statuses:
             if st.missing:
-                c.print(f"[yellow]{st.name}: no current value for {', '.join(st.missing)}[/]")
+                c.print(f"[yellow]{plain(st.name)}: no current value for {plain(', '.join(st.missing))}[/]")
 
     emit(output, data, render)
 

@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from sre.cli._common import plain
+
 if TYPE_CHECKING:
     from sre.config import SreConfig
     from sre.sandbox import Stack
@@ -33,7 +35,7 @@ def _run_steps(stack: Stack, cfg: SreConfig, console: Any) -> list[str]:
         try:
             notes.extend(fn(stack, cfg, console) or [])
         except Exception as exc:
-            notes.append(f"[red]{ref} failed[/]: {exc}")
+            notes.append(f"[red]{ref} failed[/]: {plain(exc)}")
     return notes
 
 
@@ -85,7 +87,7 @@ def command(
             try:
                 stack.start_pgbackrest()
             except Exception as exc:  # the rest of the sandbox is still worth having
-                con.print(f"[red]pgBackRest archiving not set up[/]: {exc}")
+                con.print(f"[red]pgBackRest archiving not set up[/]: {plain(exc)}")
         cfg_path = write_sandbox_config(stack, state_dir, kubeconfig=kubeconfig)
         cfg = load_config(cfg_path)
         base = f"http://127.0.0.1:{port}"
