@@ -157,3 +157,19 @@ def run_job(name: str, ctx: JobContext, fn: Callable[[JobContext], JobOutcome] |
                  extra=log_fields(job=name, status=status, duration_seconds=round(elapsed, 3), run_id=ctx.run_id))
     outcome.status = status
     return outcome
+
+
+def record_run(cfg: SreConfig, kind: str, results: list[CheckResult], *, trigger: str = "manual") -> None:
+    """Keep checks run outside the scheduler (`sre backup verify`, `sre up`) as a run of job `kind`,
+    stored exactly as the job's own run would be, so readers of the store (sre dr) see them."""
+    # Imported here: the registry above must stay cheap to import (CLI start-up).
+    from sre.checks.result import worst
+    from sre.store import open_store
+
+    store = open_store(cfg)
+    try:
+        run_job(kind, JobContext(cfg, store, trigger=trigger),
+                fn=lambda _ctx: JobOutcome(status=worst([r.status for r in results]), results=results,
+                                           summary={"checks": len(results)}))
+    finally:
+        store.dispose()

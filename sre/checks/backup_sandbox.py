@@ -15,6 +15,7 @@ from sre.checks.pg_client import source_dsn
 
 if TYPE_CHECKING:
     from sre.adapters.s3 import S3Client
+    from sre.checks.result import CheckResult
     from sre.config import SreConfig
     from sre.sandbox import Stack
 
@@ -111,8 +112,8 @@ def ensure_buckets(cfg: SreConfig, s3: S3Client | None = None) -> list[str]:
     return made
 
 
-def prove_pitr(stack: Stack, cfg: SreConfig, name: str) -> str:
-    """A canary row, a WAL switch after it, and a PITR of the set to just after the row."""
+def prove_pitr(stack: Stack, cfg: SreConfig, name: str) -> tuple[str, list[CheckResult]]:
+    """A canary row, a WAL switch after it, and a PITR of the set to just after the row: a note and the results."""
     from sre.checks.backups import verify
     from sre.checks.pitr import Target
     from sre.checks.pitr_canary import ensure_table, write_canary
@@ -136,24 +137,29 @@ def prove_pitr(stack: Stack, cfg: SreConfig, name: str) -> str:
         f"{r.check}: {r.message}" for r in bad)) + "[/]"
     took = f", PITR test {pitr.observed.get('seconds', 0):.1f}s" if pitr else ""
     return (f"backup {name}: pgBackRest stanza {stack.pgbackrest.site.stanza} in s3://{stack.pgbackrest.bucket}, "
-            f"WAL archived from the primary{took}: {verdict}")
+            f"WAL archived from the primary{took}: {verdict}"), results
 
 
 def prepare(stack: Stack, cfg: SreConfig, console: Any) -> list[str]:
     from sre.checks.backups import posture, take_backup, verify
+    from sre.jobs import record_run
 
     if not cfg.backups and not cfg.buckets:
         return []
     notes: list[str] = []
+    recorded: list[CheckResult] = []
     with console.status("backups: buckets, seed data, one backup taken and verified..."):
         buckets = ensure_buckets(cfg)
         for name, bcfg in cfg.backups.items():
             if bcfg.format == "pgbackrest":
-                notes.append(prove_pitr(stack, cfg, name))
+                note, results = prove_pitr(stack, cfg, name)
+                notes.append(note)
+                recorded += results
                 continue
             counts = seed_messaging(source_dsn(cfg, bcfg))
             taken = take_backup(cfg, name)
             results = verify(cfg, name, restore=True)
+            recorded += results
             bad = [r for r in results if r.status == "fail"]
             verdict = "[green]all checks pass[/]" if not bad else "[red]" + escape("; ".join(
                 f"{r.check}: {r.message}" for r in bad)) + "[/]"
@@ -161,7 +167,12 @@ def prepare(stack: Stack, cfg: SreConfig, console: Any) -> list[str]:
             took = f", restore test {restore.observed.get('seconds', 0):.1f}s" if restore else ""
             notes.append(f"backup {name}: s3://{taken['bucket']}/{taken['key']} ({taken['size']} bytes, "
                          f"messaging rows {counts}){took}: {verdict}")
-        bad_posture = [r for r in posture(cfg) if r.status == "fail"]
+        checked = posture(cfg)
+        recorded += checked
+        # Stored as a backups.verify run, as `sre backup verify` does: `sre dr status` sees the
+        # verified backup now, not after the first scheduled run.
+        record_run(cfg, "backups.verify", recorded)
+        bad_posture = [r for r in checked if r.status == "fail"]
         notes.append(f"buckets ({', '.join(buckets)}): " + (
             "[green]versioned, encrypted, private, replicated[/]" if not bad_posture else
             "[red]" + escape("; ".join(r.message for r in bad_posture)) + "[/]"))

@@ -68,21 +68,6 @@ def _progress(enabled: bool) -> Iterator[Callable[[str, str, int, int | None], N
         yield update
 
 
-def _record(cfg: SreConfig, kind: str, results: list[CheckResult]) -> None:
-    """Keep a manual run in the state store beside the scheduled ones (runs and check_results)."""
-    from sre.checks.result import worst
-    from sre.jobs import JobContext, JobOutcome, run_job
-    from sre.store import open_store
-
-    store = open_store(cfg)
-    try:
-        run_job(kind, JobContext(cfg, store, trigger="manual"),
-                fn=lambda _ctx: JobOutcome(status=worst([r.status for r in results]), results=results,
-                                           summary={"checks": len(results)}))
-    finally:
-        store.dispose()
-
-
 def _show_results(output: Output, results: list[CheckResult], title: str) -> None:
     failed = [r for r in results if r.status == "fail"]
     data = {"ok": not failed, "failed": len(failed), "results": [r.to_dict() for r in results]}
@@ -232,7 +217,9 @@ def verify(
         # Every bucket (media too) when no set is named; else only the named sets' buckets.
         results += posture(cfg, names if backup or cluster else None)
     if record:
-        _record(cfg, "backups.verify", results)
+        from sre.jobs import record_run
+
+        record_run(cfg, "backups.verify", results)
     _show_results(output, results, "backup verification")
     if any(r.status == "fail" for r in results):
         raise typer.Exit(EXIT_FAILED)

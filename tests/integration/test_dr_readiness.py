@@ -3,6 +3,7 @@ real drills and backups; the verdicts and estimates held to what the servers rea
 
 from __future__ import annotations
 
+import io
 import json
 import subprocess
 import sys
@@ -14,18 +15,23 @@ from typing import Any
 
 import pytest
 from prometheus_client import REGISTRY
+from rich.console import Console
+from sqlalchemy import select
 
 from sre.adapters import s3 as s3a
-from sre.checks.backup_sandbox import ensure_bucket
+from sre.checks.backup_sandbox import ensure_bucket, prepare
 from sre.checks.backups import take_backup, verify
 from sre.config import SreConfig
+from sre.dr.gather import recovery_points
 from sre.dr.readiness import status
 from sre.drills.failover import DrillRequest, run_drill
 from sre.jobs import JobContext, JobOutcome, run_job
+from sre.sandbox import Stack
 from sre.sandbox.postgres import PgServer
 from sre.sandbox.procs import wait_until
 from sre.store import Store, open_store
 from sre.store.drills import DrillReport
+from sre.store.runs import Run
 from tests.dr_support import configure, writes
 from tests.drill_env import DrillEnv, EnvFactory
 
@@ -176,3 +182,17 @@ def test_replica_stopped_falls_back_to_the_newest_verified_backup(drill_env: Env
     assert rpo.basis == "backup" and rpo.link == "down"
     assert "newest backup verified by checksum of set main" in rpo.detail
     assert rpo.seconds == pytest.approx((datetime.now(UTC) - taken_at).total_seconds(), abs=3)
+
+
+def test_the_sandbox_backup_step_stores_its_verified_backup_for_dr_status(drill_env: EnvFactory,
+                                                                          sandbox: Stack) -> None:
+    """`sre up`'s backup step: `sre dr status` right after it sees the verified backup (no job run yet)."""
+    env = drill_env()
+    cfg = with_backups(env)
+    notes = prepare(sandbox, cfg, Console(file=io.StringIO()))
+    assert any(n.startswith("backup main: s3://") for n in notes), notes
+    points = recovery_points(cfg, env_store(cfg))
+    assert [(p.backup_set, p.check) for p in points] == [("main", "backup.restore")], points
+    assert not [r for r in verdict(cfg).reasons if "no verified backup" in r.message]
+    with env_store(cfg).session() as s:
+        assert s.scalars(select(Run.kind).where(Run.trigger == "manual")).all() == ["backups.verify"]
