@@ -300,7 +300,7 @@ class AppSim:
         return result
 
     def components(self) -> list[dict[str, Any]]:
-        return [{"component": "app simulator (api, websocket-gateway metrics; /control)", "url": self.url,
+        return [{"component": "appsim (API, gateway metrics)", "url": self.url,
                  "pid": self.process.pid if self.process else None,
                  "log": str(self.process.log_path) if self.process else ""}]
 
