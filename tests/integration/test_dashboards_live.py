@@ -24,7 +24,19 @@ pytestmark = pytest.mark.slow
 
 
 def exercise_service_metrics(cfg: SreConfig) -> None:
-    from sre.checks.backups import BACKUP_AGE, BACKUP_SIZE, RESTORE_DURATION, VERIFY_SUCCESS
+    from sre.checks.backups import (
+        BACKUP_AGE,
+        BACKUP_SIZE,
+        MAX_AGE,
+        PITR_LAG,
+        RESTORE_DURATION,
+        VERIFY_SUCCESS,
+        WAL_GAP,
+    )
+    from sre.checks.backups import (
+        LAST_SUCCESS as BACKUP_LAST_SUCCESS,
+    )
+    from sre.dr.readiness import EST_RPO, EST_RTO, READY, RPO_OBJECTIVE, RTO_OBJECTIVE
     from sre.drills.report import LAST_RPO_ROWS, LAST_RTO, LAST_SUCCESS, RUNS
     from sre.jobs import JobContext, run_job
     from sre.remediation.metrics import BREAKER_OPEN, REMEDIATIONS, WEBHOOK_ALERTS, WEBHOOK_DURATION
@@ -43,6 +55,16 @@ def exercise_service_metrics(cfg: SreConfig) -> None:
     BACKUP_AGE.labels("main").set(600)
     BACKUP_SIZE.labels("main").set(3 << 20)
     RESTORE_DURATION.labels("main").set(4.2)
+    for backup_set, fmt in (("main", "pg_dump"), ("main-pitr", "pgbackrest"), ("cache", "redis-rdb")):
+        BACKUP_LAST_SUCCESS.labels(backup_set, fmt).set(1.7e9)
+        MAX_AGE.labels(backup_set, fmt).set(86400)
+    PITR_LAG.labels("main-pitr").set(0.4)
+    WAL_GAP.labels("main-pitr").set(0)
+    READY.labels("us-east-1", "eu-west-1").set(1)
+    EST_RPO.labels("us-east-1", "eu-west-1", "main").set(0.2)
+    RPO_OBJECTIVE.labels("us-east-1", "eu-west-1", "main").set(300)
+    EST_RTO.labels("us-east-1", "eu-west-1").set(40)
+    RTO_OBJECTIVE.labels("us-east-1", "eu-west-1").set(60)
     LAST_RTO.labels("main").set(2.5)
     LAST_RPO_ROWS.labels("main").set(0)
     LAST_SUCCESS.labels("main").set(1.7e9)
