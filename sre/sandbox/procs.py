@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import pwd
 import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, TypeVar
@@ -19,6 +22,14 @@ from sre.errors import UnreachableError
 
 T = TypeVar("T")
 BOOTSTRAP = "scripts/bootstrap"
+
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+# Resolved before any fork: the child between fork and exec must not load libraries.
+_prctl = ctypes.CDLL(None, use_errno=True).prctl if sys.platform == "linux" else None
+# The parent-death signal fires when the *thread* that forked the child ends, not the process:
+# every part is forked from this one thread, which lives as long as the process (the stack
+# starts its parts from short-lived pool threads). docs/decisions/sandbox-processes.md
+_spawner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sandbox-spawn")
 
 
 class SandboxError(UnreachableError):
@@ -103,6 +114,21 @@ def _as_user_kwargs(user: str | None) -> dict[str, Any]:
             "env": {**os.environ, "HOME": pw.pw_dir, "USER": user, "LOGNAME": user}}
 
 
+def _die_with_parent(sig: int, parent: int) -> Callable[[], None] | None:
+    """A preexec_fn: the child gets `sig` when its parent dies (Linux), also if it already has."""
+    if _prctl is None:
+        return None
+    prctl = _prctl
+
+    def arm() -> None:
+        # Runs after Popen's setuid (a change of user clears the setting), just before exec.
+        prctl(PR_SET_PDEATHSIG, sig, 0, 0, 0)
+        if os.getppid() != parent:  # the parent died before the line above
+            os._exit(1)
+
+    return arm
+
+
 def run(cmd: Sequence[str], *, user: str | None = None, timeout: float = 60, cwd: Path | None = None,
         component: str = "sandbox", log: Path | None = None) -> subprocess.CompletedProcess[str]:
     """Run a command to completion; a non-zero exit raises SandboxError with its stderr."""
@@ -140,10 +166,15 @@ class ManagedProcess:
         kwargs = _as_user_kwargs(self.user)
         if self.env:
             kwargs["env"] = {**kwargs.get("env", os.environ), **self.env}
+        # A new session: Ctrl-C in the terminal reaches `sre up`, which stops children in order.
+        # If this process dies without stopping them (a killed test run), they get their stop signal.
+        def popen() -> subprocess.Popen[bytes]:
+            return subprocess.Popen(self.cmd, stdout=self._log, stderr=subprocess.STDOUT, cwd=self.cwd,
+                                    start_new_session=True, stdin=subprocess.DEVNULL,
+                                    preexec_fn=_die_with_parent(self.stop_signal, os.getpid()), **kwargs)
+
         try:
-            # A new session: Ctrl-C in the terminal reaches `sre up`, which stops children in order.
-            self.proc = subprocess.Popen(self.cmd, stdout=self._log, stderr=subprocess.STDOUT, cwd=self.cwd,
-                                         start_new_session=True, stdin=subprocess.DEVNULL, **kwargs)
+            self.proc = _spawner.submit(popen).result()
         except OSError as exc:
             raise SandboxError(self.name, f"cannot start {self.cmd[0]}: {exc.strerror}", self.log_path) from None
         return self

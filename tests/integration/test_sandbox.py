@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+import sys
+import textwrap
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -103,3 +108,44 @@ def test_a_failed_start_stops_what_started(monkeypatch: pytest.MonkeyPatch) -> N
         return out
 
     assert not leftovers()
+
+
+# Starts one part from a short-lived thread (as Stack.start does), prints its PID, and blocks.
+OWNER = textwrap.dedent("""
+    import sys
+    import threading
+    from pathlib import Path
+    from sre.sandbox.procs import ManagedProcess
+
+    parts = []
+    starter = threading.Thread(target=lambda: parts.append(ManagedProcess(
+        "sleeper", ["sleep", "300"], Path(sys.argv[1]), user="postgres").start()))
+    starter.start()
+    starter.join()
+    print(parts[0].pid, flush=True)
+    sys.stdin.readline()
+""")
+
+
+def _gone(pid: int) -> bool:
+    """No such process, or only its exit status left for init to collect."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except FileNotFoundError:
+        return True
+
+
+def test_a_part_dies_with_a_killed_owner(tmp_path: Path) -> None:
+    """A test run killed without teardown leaves no server behind (PR_SET_PDEATHSIG)."""
+    owner = subprocess.Popen([sys.executable, "-c", OWNER, str(tmp_path / "sleeper.log")], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, text=True)
+    assert owner.stdout is not None
+    pid = int(owner.stdout.readline())
+    try:
+        assert not _gone(pid)  # the starting thread has ended; the part lives on with its owner
+        owner.kill()
+        owner.wait(10)
+        wait_until(lambda: _gone(pid), timeout=10, what=f"part {pid} gone after its owner was killed")
+    finally:
+        if not _gone(pid):
+            os.kill(pid, signal.SIGKILL)
