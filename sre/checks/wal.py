@@ -15,11 +15,15 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 SEGMENT = re.compile(r"^(?P<tli>[0-9A-F]{8})(?P<log>[0-9A-F]{8})(?P<seg>[0-9A-F]{8})$")
 # pgBackRest: <segment>-<sha1>[.gz|.lz4|.zst|.bz2]; plain archives: <segment>[.gz|.zst|...]
+# pgBackRest and S3 stamp archived segments in whole seconds: a segment stamped in the target's
+# own second may have been archived after it. The restore itself proves whether it reached.
+ARCHIVE_TIME_RESOLUTION = timedelta(seconds=1)
+
 ARCHIVED = re.compile(r"(?:^|/)(?P<name>[0-9A-F]{24})(?:-[0-9a-f]{40})?(?:\.(?:gz|lz4|zst|bz2|xz))?$")
 
 
@@ -112,5 +116,6 @@ def continuity(archive: Iterable[ArchivedSegment], start: str, *, segment_size: 
             out.needed.append(found)
             if target is not None and found.at is not None and found.at > target:
                 reached = True
-    out.covered = target is None or reached
+    out.covered = target is None or reached or (
+        out.end_at is not None and out.end_at + ARCHIVE_TIME_RESOLUTION > target)
     return out

@@ -66,3 +66,14 @@ def test_a_promotion_continues_on_the_next_timeline() -> None:
 def test_an_empty_archive_misses_the_start() -> None:
     report = continuity([], "000000010000000000000002", segment_size=SIZE)
     assert report.missing == ["000000010000000000000002"] and report.end is None
+
+
+def test_a_target_inside_the_last_segments_stamped_second_is_left_to_the_restore() -> None:
+    # Archive times come in whole seconds: the last segment stamped 00:03:00 may have been
+    # archived at 00:03:00.9, after a target at 00:03:00.3. Not refused up front.
+    archive = [seg(1, n, n) for n in (2, 3)]
+    inside = continuity(archive, name_of(1, 2, SIZE), segment_size=SIZE,
+                        target=T0 + timedelta(minutes=3, milliseconds=300))
+    assert inside.covered
+    past = continuity(archive, name_of(1, 2, SIZE), segment_size=SIZE, target=T0 + timedelta(minutes=3, seconds=1))
+    assert not past.covered
