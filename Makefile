@@ -15,10 +15,10 @@ lint: bootstrap
 
 test: lint
 	.venv/bin/sre remediation test
-	.venv/bin/pytest -q
+	.venv/bin/pytest -q -n 4 --dist loadfile
 
 test-quick: bootstrap
-	.venv/bin/pytest -q -m "not slow"
+	.venv/bin/pytest -q -n 4 --dist loadfile -m "not slow"
 
 bench: bootstrap
 	@for b in bench/*.py; do echo "== $$b"; .venv/bin/python $$b || exit 1; done

@@ -247,8 +247,14 @@ def test_a_killed_run_is_cleaned_by_the_next_which_recovers_to_30s_ago(archived:
         if child.poll() is None:
             child.kill()
     leftovers = list(scratch.iterdir())
-    assert len(leftovers) == 1 and (leftovers[0] / "data" / "postmaster.pid").exists()
-    postmaster = int((leftovers[0] / "data" / "postmaster.pid").read_text().split()[0])
+    assert len(leftovers) == 1
+    # The scratch server gets its parent's death signal and may already be shutting down; if it is
+    # still up, the next run must stop it too.
+    pid_file = leftovers[0] / "data" / "postmaster.pid"
+    try:
+        postmaster: int | None = int(pid_file.read_text().split()[0])
+    except (FileNotFoundError, IndexError, ValueError):
+        postmaster = None
 
     # The next run: a target 30 s in the past (after the backup, inside the archive).
     _after(archived.rows[0][1], 31)
@@ -263,7 +269,8 @@ def test_a_killed_run_is_cleaned_by_the_next_which_recovers_to_30s_ago(archived:
     assert target.at - timedelta(seconds=5) <= recovered <= target.at  # a row about every second, none after
     assert result.observed["restored_by"]["superuser"] is False  # checked as a read-only role
     assert list(scratch.iterdir()) == []
-    wait_until(lambda: not Path(f"/proc/{postmaster}").exists(), timeout=15, what="orphan scratch postgres gone")
+    if postmaster is not None:
+        wait_until(lambda: not Path(f"/proc/{postmaster}").exists(), timeout=15, what="orphan scratch postgres gone")
 
 
 def test_a_base_backup_with_its_wal_in_s3_takes_the_same_path(archived: Archived) -> None:

@@ -57,6 +57,7 @@ from tests.remediation_support import payload, silences
 pytestmark = pytest.mark.slow
 
 FOR_CAP = 1.0
+STAND_IN_ALERTS = ("SreDown", "SreSchedulerNotRunning")
 MARGIN = 10.0  # postgres_exporter is scraped every 3 s and answers in about 1 s once its server is down
 EXPECTED = ["PostgresPrimaryDown", "ReplicaDisconnected"]
 BASE_URL = "https://runbooks.example.com"
@@ -124,14 +125,19 @@ class Rig:
         return path
 
     def apply_rules(self, drop: str | None = None) -> None:
-        """The shipped rules into Prometheus (for: capped), through the apply path; `drop` leaves one out."""
+        """The shipped rules into Prometheus (for: capped), through the apply path; `drop` leaves one out.
+
+        The alerts about the service itself are left out too: job `sre` here is a stand-in served
+        from the test process, and on a loaded machine one scrape of it can miss, which with `for:`
+        capped to a second pages SreDown in the middle of the drill.
+        """
         assert self.stack.prometheus
         files = desired_files(alerts_dir(self.env.config()), BASE_URL, for_cap=FOR_CAP)
-        if drop:
-            for f in files:
-                for g in f.data["groups"]:
-                    g["rules"] = [r for r in g["rules"] if r.get("alert") != drop]
-                f.hash = content_hash(f.data)
+        left_out = {*STAND_IN_ALERTS, *([drop] if drop else [])}
+        for f in files:
+            for g in f.data["groups"]:
+                g["rules"] = [r for r in g["rules"] if r.get("alert") not in left_out]
+            f.hash = content_hash(f.data)
         rules_dir = self.stack.prometheus.rules_dir
         with PrometheusClient(self.prom_url) as prom:
             apply_rules_dir(plan_rules_dir(files, rules_dir), files, rules_dir, prom, check=False)
