@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from sre.drills.failover import DrillRequest, run_drill
+from sre.sandbox.procs import wait_until
 from sre.sandbox.wan import Wan, WanSettings, attach_postgres
 from tests.dr_support import configure, writes
 from tests.drill_env import EnvFactory
@@ -34,7 +35,9 @@ def test_unplanned_drill_over_the_wan_loses_what_was_estimated(drill_env: EnvFac
     try:
         attach_postgres(wan, env.east1.port, env.west1)  # returns once west1 streams through it
         with writes(env.east1, every=0.002):
-            time.sleep(0.5)
+            # The load is under way and crossing the WAN before the fault.
+            wait_until(lambda: env.west1.sql("SELECT count(*) FROM dr_load")[0][0] >= 50, timeout=30,
+                       what="the write load replayed on west1")
             rep = run_drill(cfg, env.store(), DrillRequest("us-east-1", "eu-west-1", mode="unplanned",
                                                            reason="wan", actor="test"))
     finally:
