@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
 from sre.content import content_dir
-from sre.remediation.verify import QUERY_TIMEOUT, VerifyError
+from sre.remediation.verify import VerifyError, prometheus
 from sre.rules.tree import load_tree
 from sre.store.base import utcnow
 from sre.store.remediation import InboxRow, Remediation
@@ -67,22 +67,9 @@ def _rule_expression(cfg: SreConfig, alertname: str) -> str | None:
 
 
 def _query_range(cfg: SreConfig, query: str, start: datetime, end: datetime) -> list[Series]:
-    from prometheus_api_client import PrometheusApiClientException, PrometheusConnect
-    from requests import RequestException
-
-    ep = cfg.endpoints.prometheus
-    if ep is None:
-        raise VerifyError("no Prometheus configured (endpoints.prometheus)")
-    prom = PrometheusConnect(url=ep.url, disable_ssl=True, timeout=int(min(ep.timeout, QUERY_TIMEOUT)))
     step = max(1, int((end - start).total_seconds() / POINTS))
-    try:
+    with prometheus(cfg) as prom:
         result: Any = prom.custom_query_range(query, start_time=start, end_time=end, step=str(step))
-    except PrometheusApiClientException as exc:
-        raise VerifyError(f"Prometheus refused the query: {str(exc)[:300]}") from None
-    except RequestException as exc:
-        raise VerifyError(f"Prometheus at {ep.url} is unreachable: {exc.__class__.__name__}") from None
-    finally:
-        prom._session.close()
     out = []
     for item in (result or [])[:MAX_SERIES]:
         metric = item.get("metric") or {}
