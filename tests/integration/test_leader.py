@@ -77,7 +77,10 @@ def test_one_leader_runs_each_slot_once_and_a_crashed_leader_is_replaced(replica
     caught_up = next(r for r in rows if datetime.fromisoformat(r["slot"]).timestamp() == slot)
     assert caught_up["started"].timestamp() >= slot + 0.5
 
-    runs = replicas.runs(JOB)
+    # A slot may be in flight when we look; read once every run so far has finished.
+    runs = wait_until(lambda: (rs := replicas.runs(JOB)) if all(r["status"] != "running" for r in rs) else None,
+                      timeout=10, interval=0.05, what="no run of the job in flight")
+    assert runs is not None
     assert_each_slot_once(runs)
     assert all(r["status"] == "ok" for r in runs), runs
     hosts = [r["host"] for r in runs]
