@@ -161,8 +161,10 @@ class Stack:
         errors: list[str] = []
         if self.wan is not None:
             self.wan.stop()
-        for part in (self.prometheus, self.exporters, self.appsim, self.pgbackrest, self.alertmanager, self.moto,
-                     self.redis, self.postgres):
+        # PostgreSQL before the S3 path (stunnel, moto): its archiver pushes the last WAL on the way
+        # down, and a push whose repository has gone hangs on as an orphan.
+        for part in (self.prometheus, self.exporters, self.appsim, self.alertmanager, self.redis, self.postgres,
+                     self.pgbackrest, self.moto):
             if part is None:
                 continue
             try:
