@@ -78,8 +78,11 @@ def test_one_leader_runs_each_slot_once_and_a_crashed_leader_is_replaced(replica
     assert caught_up["started"].timestamp() >= slot + 0.5
 
     # A slot may be in flight when we look; read once every run so far has finished.
-    runs = wait_until(lambda: (rs := replicas.runs(JOB)) if all(r["status"] != "running" for r in rs) else None,
-                      timeout=10, interval=0.05, what="no run of the job in flight")
+    def settled() -> list[dict[str, Any]] | None:
+        rows = replicas.runs(JOB)
+        return rows if all(r["status"] != "running" for r in rows) else None
+
+    runs = wait_until(settled, timeout=10, interval=0.05, what="no run of the job in flight")
     assert runs is not None
     assert_each_slot_once(runs)
     assert all(r["status"] == "ok" for r in runs), runs
