@@ -43,8 +43,8 @@ sys.path.insert(0, str(ROOT))  # tests.alert_loop, when run as a script
 
 from sqlalchemy import create_engine, select  # noqa: E402
 
+from sre.local.procs import wait_until  # noqa: E402
 from sre.remediation.verify import poll_interval  # noqa: E402
-from sre.sandbox.procs import wait_until  # noqa: E402
 from sre.sandbox.timing import SANDBOX, Timing  # noqa: E402
 from sre.store.remediation import InboxRow  # noqa: E402
 from tests.alert_loop import closed_loop, idle_in_transaction  # noqa: E402

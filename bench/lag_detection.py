@@ -29,8 +29,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from sre.checks.replication import check_postgres  # noqa: E402
+from sre.local.procs import wait_until  # noqa: E402
 from sre.sandbox.postgres import PgPair  # noqa: E402
-from sre.sandbox.procs import wait_until  # noqa: E402
 from tests.integration.replication_support import (  # noqa: E402
     Writer,
     config,

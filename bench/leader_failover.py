@@ -31,8 +31,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from sre.local.procs import wait_until  # noqa: E402
 from sre.sandbox import Stack  # noqa: E402
-from sre.sandbox.procs import wait_until  # noqa: E402
 from sre.sandbox.replicas import Member, Replicas  # noqa: E402
 
 JOB = "state.prune"

@@ -103,8 +103,8 @@ def baseline(site: Any, label: str, target: datetime, root: Path) -> float:
     """pgbackrest restore by hand, then the server started and waited for until it takes connections."""
     from sre.checks.pitr import pg_time
     from sre.checks.restore import SCRATCH_SETTINGS
-    from sre.sandbox.postgres import PgServer, chown_for_postgres
-    from sre.sandbox.procs import free_port
+    from sre.local.postgres import PgServer, chown_for_postgres
+    from sre.local.procs import free_port
 
     where = root / f"baseline-{secrets.token_hex(3)}"
     where.mkdir(mode=0o700)

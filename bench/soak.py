@@ -192,8 +192,8 @@ def main() -> int:
     ap.add_argument("--duration", type=float, default=600.0, help="seconds of load (default 600)")
     ap.add_argument("--warmup", type=float, default=60.0, help="seconds before the baseline sample (default 60)")
     args = ap.parse_args()
+    from sre.local.procs import free_port, wait_until
     from sre.sandbox import Stack
-    from sre.sandbox.procs import free_port, wait_until
 
     workdir = Path(tempfile.mkdtemp(prefix="sre-bench-soak-"))
     stack = Stack.start({"postgres"})

@@ -119,7 +119,7 @@ def write_bodies(path: Path, per_request: int, distinct: int = 200) -> Path:
 # ---------------------------------------------------------------- processes
 
 def free_port() -> int:
-    from sre.sandbox.procs import free_port as fp
+    from sre.local.procs import free_port as fp
 
     return fp()
 

@@ -12,7 +12,7 @@ import psycopg
 import yaml
 
 from sre.config import SreConfig
-from sre.sandbox.postgres import PgServer
+from sre.local.postgres import PgServer
 from tests.drill_env import DrillEnv
 
 

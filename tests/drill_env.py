@@ -15,8 +15,9 @@ import yaml
 
 from sre.adapters.dns import DnsRecord, Route53, record_for_target, route53_client, target_of
 from sre.config import SreConfig, load_config
+from sre.local.postgres import PgServer
 from sre.sandbox import Stack
-from sre.sandbox.postgres import PgPair, PgServer
+from sre.sandbox.postgres import PgPair
 from sre.store import Store, open_store
 
 EnvFactory = Callable[..., "DrillEnv"]
@@ -157,7 +158,7 @@ def streaming(primary: PgServer, standby: PgServer) -> bool:
 
 def assert_topology(env: DrillEnv, primary: PgServer, standby: PgServer) -> None:
     """`primary` takes writes, `standby` streams from it and has them, the record leads to `primary`."""
-    from sre.sandbox.procs import wait_until
+    from sre.local.procs import wait_until
 
     assert primary.sql("SELECT pg_is_in_recovery()") == [(False,)]
     assert standby.sql("SELECT pg_is_in_recovery()") == [(True,)]

@@ -117,7 +117,7 @@ def prove_pitr(stack: Stack, cfg: SreConfig, name: str) -> tuple[str, list[Check
     from sre.checks.backups import verify
     from sre.checks.pitr import Target
     from sre.checks.pitr_canary import ensure_table, write_canary
-    from sre.sandbox.procs import wait_until
+    from sre.local.procs import wait_until
 
     assert stack.pgbackrest is not None
     bcfg = cfg.backups[name]

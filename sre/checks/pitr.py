@@ -104,7 +104,7 @@ class RecoveryScratch(ScratchInstance):
 
     def prepare(self, settings: dict[str, str], *, recovery_signal: bool) -> None:
         """Make the restored directory ours and private, with the scratch settings and `settings`."""
-        from sre.sandbox.postgres import chown_for_postgres
+        from sre.local.postgres import chown_for_postgres
 
         for sub in EMPTY_DIRS:
             (self.datadir / sub).mkdir(parents=True, exist_ok=True)
@@ -130,8 +130,8 @@ class RecoveryScratch(ScratchInstance):
 
         `env` reaches the server's restore_command (a repository's credentials), and only it.
         """
-        from sre.sandbox.postgres import PG_USER, PgServer
-        from sre.sandbox.procs import ManagedProcess
+        from sre.local.postgres import PG_USER, PgServer
+        from sre.local.procs import ManagedProcess
 
         self.server = PgServer("restore-scratch", "scratch", self.datadir, self.port, self.root / "postgres.log")
         self.server.process = ManagedProcess(
@@ -147,13 +147,13 @@ class RecoveryScratch(ScratchInstance):
 
     def give(self, directory: Path) -> None:
         """Hand a directory the check filled (and its files) to the server's OS user."""
-        from sre.sandbox.postgres import chown_for_postgres
+        from sre.local.postgres import chown_for_postgres
 
         for path in [directory, *directory.rglob("*")]:
             chown_for_postgres(path)
 
     def make_datadir(self) -> None:
-        from sre.sandbox.postgres import chown_for_postgres
+        from sre.local.postgres import chown_for_postgres
 
         self.datadir.mkdir(mode=0o700, exist_ok=True)
         chown_for_postgres(self.datadir)

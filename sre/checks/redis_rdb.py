@@ -164,7 +164,7 @@ def rdb_check(name: str, path: Path, url: str) -> CheckResult:
 
 def load(name: str, bcfg: BackupConfig, path: Path, url: str, recorded_keys: str | None) -> CheckResult:
     """The snapshot loaded by a scratch redis-server; its key count against the recorded one."""
-    from sre.sandbox.procs import ManagedProcess, free_port
+    from sre.local.procs import ManagedProcess, free_port
 
     t0 = time.monotonic()
     port = free_port()

@@ -34,7 +34,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from sre.checks.pg_client import child_env, connect, pg_binary, split_dsn, with_dbname
 from sre.errors import SreError
-from sre.sandbox.procs import pid_alive
+from sre.local.procs import pid_alive
 from sre.telemetry import get_logger
 
 if TYPE_CHECKING:
@@ -168,8 +168,8 @@ class ScratchInstance(Scratch):
     """A private PostgreSQL in a temporary directory: initdb'd fresh, or a restored data directory."""
 
     def __init__(self, restore: BackupRestore, database: str = "postgres") -> None:
-        from sre.sandbox.postgres import chown_for_postgres
-        from sre.sandbox.procs import free_port
+        from sre.local.postgres import chown_for_postgres
+        from sre.local.procs import free_port
 
         self.restore = restore
         self.database = database
@@ -191,8 +191,8 @@ class ScratchInstance(Scratch):
         self.port = free_port()
 
     def _run_as_postgres(self, cmd: list[str], timeout: float = 120) -> None:
-        from sre.sandbox.postgres import PG_USER
-        from sre.sandbox.procs import run
+        from sre.local.postgres import PG_USER
+        from sre.local.procs import run
 
         run(cmd, user=PG_USER if os.geteuid() == 0 else None, timeout=timeout, component="scratch postgresql",
             cwd=self.root)
@@ -204,7 +204,7 @@ class ScratchInstance(Scratch):
 
     def adopt(self) -> None:
         """Make a restored base backup startable here: ours, private, a primary, this port only."""
-        from sre.sandbox.postgres import chown_for_postgres
+        from sre.local.postgres import chown_for_postgres
 
         for sub in EMPTY_DIRS:
             (self.datadir / sub).mkdir(parents=True, exist_ok=True)
@@ -224,7 +224,7 @@ class ScratchInstance(Scratch):
                 fh.write(f"{k} = {v}\n")
 
     def start(self, timeout: float = 60.0) -> None:
-        from sre.sandbox.postgres import PgServer
+        from sre.local.postgres import PgServer
 
         self.server = PgServer("restore-scratch", "scratch", self.datadir, self.port, self.root / "postgres.log")
         t = time.monotonic()
@@ -348,7 +348,7 @@ def _is_postgres_of(pid: int, datadir: Path) -> bool:
 
 
 def _wait_gone(pid: int, timeout: float) -> None:
-    from sre.sandbox.procs import wait_until
+    from sre.local.procs import wait_until
 
     with contextlib.suppress(TimeoutError):
         wait_until(lambda: not pid_alive(pid), timeout=timeout, what=f"process {pid} gone")

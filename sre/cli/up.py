@@ -62,9 +62,9 @@ def command(
 
     from sre.cli._common import console as make_console
     from sre.config import load_config
+    from sre.local.procs import free_port, port_open
     from sre.sandbox import Stack
     from sre.sandbox.config import write_sandbox_config
-    from sre.sandbox.procs import free_port, port_open
     from sre.service import build_app, run_uvicorn
     from sre.telemetry import setup_logging
 

@@ -18,7 +18,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 
 from sre.errors import CheckFailed
-from sre.sandbox.procs import pid_alive
+from sre.local.procs import pid_alive
 from sre.store.base import utcnow
 from sre.store.drills import DrillLock
 

@@ -7,10 +7,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sre.adapters.pgctl import PgCtl
 from sre.adapters.postgres import Timed
 from sre.drills.steps import NotUndone
 from sre.errors import UsageError
+from sre.local.pgctl import PgCtl
 
 if TYPE_CHECKING:
     from sre.config import PgNode, SreConfig

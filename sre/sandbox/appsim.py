@@ -38,7 +38,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sre.sandbox.procs import ManagedProcess, free_port
+from sre.local.procs import ManagedProcess, free_port
 
 if TYPE_CHECKING:
     from sre.sandbox.prometheus import Prometheus

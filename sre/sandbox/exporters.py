@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from sre.sandbox.procs import ManagedProcess, free_port, require_binary
+from sre.local.procs import ManagedProcess, free_port, require_binary
 
 if TYPE_CHECKING:
     from sre.sandbox.postgres import PgPair

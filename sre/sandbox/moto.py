@@ -6,7 +6,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sre.sandbox.procs import ManagedProcess, free_port
+from sre.local.procs import ManagedProcess, free_port
 
 
 def _ready(url: str) -> bool:

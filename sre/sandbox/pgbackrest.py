@@ -17,8 +17,8 @@ from typing import Any
 
 import psycopg
 
-from sre.sandbox.postgres import PG_BIN, PgServer, _pg_user, chown_for_postgres
-from sre.sandbox.procs import ManagedProcess, free_port, port_open, require_binary, run, wait_until
+from sre.local.postgres import PG_BIN, PgServer, chown_for_postgres, pg_user
+from sre.local.procs import ManagedProcess, free_port, port_open, require_binary, run, wait_until
 
 SANDBOX_S3_KEY = "sandbox"
 ARCHIVE_TIMEOUT = 60  # seconds: an idle sandbox still archives a segment a minute
@@ -67,7 +67,7 @@ class PgBackRestSite:
 
     def pgbackrest(self, *args: str, timeout: float = 300) -> str:
         exe = require_binary("pgbackrest", "pgbackrest")
-        return run([exe, f"--config={self.conf}", f"--stanza={self.stanza}", *args], user=_pg_user(),
+        return run([exe, f"--config={self.conf}", f"--stanza={self.stanza}", *args], user=pg_user(),
                    timeout=timeout, component="pgbackrest", cwd=self.root).stdout
 
     def backup_set(self, *, repo_path: str | None = None, **extra: Any) -> dict[str, Any]:
@@ -157,7 +157,7 @@ def start_site(root: Path, stanza: str = "main", *, s3: dict[str, str] | None = 
         copy_to.mkdir(parents=True, exist_ok=True)
         chown_for_postgres(copy_to)
     run([f"{PG_BIN}/initdb", "-D", str(server.datadir), "-U", "postgres", "-A", "trust", "--no-sync", "-E", "UTF8",
-         "--locale=C"], user=_pg_user(), timeout=60, component="postgresql", cwd=root)
+         "--locale=C"], user=pg_user(), timeout=60, component="postgresql", cwd=root)
     with (server.datadir / "postgresql.conf").open("a") as fh:
         fh.write("listen_addresses = '127.0.0.1'\nwal_level = replica\nfsync = off\nmax_wal_senders = 2\n")
         for k, v in archive_settings(conf, stanza, copy_to).items():

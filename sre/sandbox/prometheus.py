@@ -9,7 +9,7 @@ from typing import Any
 
 import yaml
 
-from sre.sandbox.procs import ManagedProcess, SandboxError, free_port, require_binary
+from sre.local.procs import ManagedProcess, ProcessError, free_port, require_binary
 
 
 def _http_ok(url: str, method: str = "GET", timeout: float = 2.0) -> bool:
@@ -130,7 +130,7 @@ class Prometheus:
         try:
             urllib.request.urlopen(req, timeout=10).close()
         except urllib.error.HTTPError as exc:
-            raise SandboxError("prometheus", f"reload refused: {exc.read().decode(errors='replace').strip()}",
+            raise ProcessError("prometheus", f"reload refused: {exc.read().decode(errors='replace').strip()}",
                                self.log_path) from None
 
     def stop(self) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sre.sandbox.procs import ManagedProcess, free_port, require_binary
+from sre.local.procs import ManagedProcess, free_port, require_binary
 
 
 def _ping(port: int) -> bool:

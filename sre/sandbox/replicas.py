@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from sre.sandbox.procs import ManagedProcess, free_port, wait_until
+from sre.local.procs import ManagedProcess, free_port, wait_until
 
 if TYPE_CHECKING:
-    from sre.sandbox.postgres import PgServer
+    from sre.local.postgres import PgServer
     from sre.sandbox.stack import Stack
 
 
@@ -115,7 +115,7 @@ class Replicas:
         return member
 
     def wait_ready(self, member: Member, timeout: float = 60.0) -> None:
-        """Until /readyz answers 200; a replica that exits first raises SandboxError naming its log."""
+        """Until /readyz answers 200; a replica that exits first raises ProcessError naming its log."""
 
         def ready() -> bool:
             body = member.readyz()

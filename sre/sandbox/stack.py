@@ -14,11 +14,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sre.local.postgres import chown_for_postgres
 from sre.sandbox.appsim import AppSim
 from sre.sandbox.exporters import Exporters, Probe
 from sre.sandbox.moto import Moto
 from sre.sandbox.pgbackrest import PgBackRestSandbox
-from sre.sandbox.postgres import PgPair, chown_for_postgres
+from sre.sandbox.postgres import PgPair
 from sre.sandbox.prometheus import Alertmanager, Prometheus, new_alertmanager, new_prometheus
 from sre.sandbox.redis import RedisPair
 from sre.sandbox.wan import Wan, WanSettings, attach
@@ -175,6 +176,6 @@ class Stack:
             shutil.rmtree(self.root, ignore_errors=True)
         atexit.unregister(self.stop)
         if errors:
-            from sre.sandbox.procs import SandboxError
+            from sre.local.procs import ProcessError
 
-            raise SandboxError("sandbox", "; ".join(errors))
+            raise ProcessError("sandbox", "; ".join(errors))

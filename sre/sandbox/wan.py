@@ -26,10 +26,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sre.sandbox.procs import ManagedProcess, SandboxError, free_port, port_open, wait_until
+from sre.local.procs import ManagedProcess, ProcessError, free_port, port_open, wait_until
 
 if TYPE_CHECKING:
-    from sre.sandbox.postgres import PgServer
+    from sre.local.postgres import PgServer
     from sre.sandbox.redis import RedisPair
     from sre.sandbox.stack import Stack
 
@@ -163,7 +163,7 @@ class Wan:
                 except Exception as exc:  # stop the other links even if one misbehaves
                     errors.append(f"{link.name}: {exc}")
         if errors:
-            raise SandboxError("wan", "; ".join(errors))
+            raise ProcessError("wan", "; ".join(errors))
 
     def describe(self) -> str:
         s = self.settings

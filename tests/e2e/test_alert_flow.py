@@ -17,8 +17,8 @@ import httpx
 import pytest
 import yaml
 
+from sre.local.procs import free_port, wait_until
 from sre.sandbox import Stack
-from sre.sandbox.procs import free_port, wait_until
 from tests.cli import sre
 
 pytestmark = pytest.mark.slow

@@ -47,9 +47,9 @@ import pytest
 
 from sre.adapters.s3 import client as s3_client
 from sre.content import content_dir
+from sre.local.procs import wait_until
 from sre.provision.dashboards_validate import for_live, live_check
 from sre.provision.grafana import sources_for
-from sre.sandbox.procs import wait_until
 from tests.alert_loop import (
     Loop,
     app_trouble,

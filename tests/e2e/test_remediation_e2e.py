@@ -22,8 +22,8 @@ import yaml
 from pytest_httpserver import HTTPServer
 from sqlalchemy import create_engine, text
 
+from sre.local.procs import free_port, wait_until
 from sre.sandbox import Stack
-from sre.sandbox.procs import free_port, wait_until
 from tests.fakes.kube import FakeKube
 from tests.remediation_support import (
     DEPLOYMENT,

@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from sre.sandbox.procs import free_port, wait_until
+from sre.local.procs import free_port, wait_until
 
 pytestmark = pytest.mark.slow
 SRE = str(Path(sys.executable).with_name("sre"))

@@ -17,8 +17,9 @@ from typing import Any, Protocol, TypeVar
 
 from sre.checks.result import CheckResult
 from sre.config import SreConfig
-from sre.sandbox.postgres import PgPair, PgServer, chown_for_postgres
-from sre.sandbox.procs import wait_until
+from sre.local.postgres import PgServer, chown_for_postgres
+from sre.local.procs import wait_until
+from sre.sandbox.postgres import PgPair
 from sre.sandbox.redis import RedisPair
 
 

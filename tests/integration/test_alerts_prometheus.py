@@ -12,9 +12,9 @@ import httpx
 import pytest
 import yaml
 
+from sre.local.procs import wait_until
 from sre.provision.prometheus import desired_files, desired_group_hash, loaded_group_hash
 from sre.sandbox import Stack
-from sre.sandbox.procs import wait_until
 from tests.cli import sre
 
 pytestmark = pytest.mark.slow

@@ -33,10 +33,10 @@ from sre.checks.pitr_canary import ensure_table, write_canary
 from sre.config import SreConfig, load_config
 from sre.drills.failover import DrillRequest, FailoverDrill
 from sre.drills.preflight import run_preflight
+from sre.local.postgres import chown_for_postgres
+from sre.local.procs import wait_until
 from sre.sandbox import Stack
 from sre.sandbox.pgbackrest import PgBackRestSite, Stunnel, s3_options, start_site
-from sre.sandbox.postgres import chown_for_postgres
-from sre.sandbox.procs import wait_until
 from tests.cli import sre
 from tests.drill_env import EnvFactory
 

@@ -14,8 +14,8 @@ import pytest
 
 from sre.checks.backups import completeness, take_backup, verify
 from sre.checks.restore import reap_stale
+from sre.local.procs import wait_until
 from sre.sandbox import Stack
-from sre.sandbox.procs import wait_until
 from tests.integration.backup_support import (
     TABLES,
     BackupEnv,

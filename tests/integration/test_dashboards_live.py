@@ -14,10 +14,10 @@ import httpx
 import pytest
 
 from sre.config import SreConfig
+from sre.local.procs import free_port, wait_until
 from sre.provision.dashboards_validate import live_check
 from sre.provision.grafana import sources_for
 from sre.sandbox import Stack
-from sre.sandbox.procs import free_port, wait_until
 from tests.cli import sre
 
 pytestmark = pytest.mark.slow

@@ -26,9 +26,9 @@ from sre.dr.gather import recovery_points
 from sre.dr.readiness import status
 from sre.drills.failover import DrillRequest, run_drill
 from sre.jobs import JobContext, JobOutcome, run_job
+from sre.local.postgres import PgServer
+from sre.local.procs import wait_until
 from sre.sandbox import Stack
-from sre.sandbox.postgres import PgServer
-from sre.sandbox.procs import wait_until
 from sre.store import Store, open_store
 from sre.store.drills import DrillReport
 from sre.store.runs import Run

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from sre.drills.failover import DrillRequest, run_drill
-from sre.sandbox.procs import wait_until
+from sre.local.procs import wait_until
 from sre.sandbox.wan import Wan, WanSettings, attach_postgres
 from tests.dr_support import configure, writes
 from tests.drill_env import EnvFactory

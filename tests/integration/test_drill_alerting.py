@@ -39,13 +39,13 @@ from sre.content import alerts_dir
 from sre.drills import lock
 from sre.drills.failover import DrillRequest, FailoverDrill, run_drill
 from sre.drills.history import get_from
+from sre.local.procs import free_port, wait_until
 from sre.provision.plan import content_hash
 from sre.provision.prometheus import apply_rules_dir, desired_files, plan_rules_dir
 from sre.remediation.guards import drill as drill_guard
 from sre.remediation.worker import RemediationWorker
 from sre.sandbox import Stack
 from sre.sandbox.exporters import Exporters
-from sre.sandbox.procs import free_port, wait_until
 from sre.store import Store, open_store
 from sre.store.drills import DrillReport
 from sre.store.remediation import Remediation

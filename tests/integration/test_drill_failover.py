@@ -11,7 +11,7 @@ import pytest
 from prometheus_client import REGISTRY
 
 from sre.drills.failover import DrillRequest, FailoverDrill, run_drill
-from sre.sandbox.procs import wait_until
+from sre.local.procs import wait_until
 from tests.drill_env import EnvFactory, assert_topology, streaming
 from tests.fakes.grafana import FakeGrafana
 from tests.fakes.kube import FakeKube

@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
+from sre.local.procs import wait_until
 from sre.sandbox import Stack
-from sre.sandbox.procs import wait_until
 from sre.sandbox.replicas import Member, Replicas
 
 pytestmark = pytest.mark.slow

@@ -15,8 +15,8 @@ from typing import Any
 import httpx
 import pytest
 
+from sre.local.procs import wait_until
 from sre.sandbox import Stack
-from sre.sandbox.procs import wait_until
 from sre.sandbox.replicas import Replicas
 
 pytestmark = pytest.mark.slow

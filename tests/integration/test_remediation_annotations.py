@@ -13,11 +13,11 @@ import pytest
 
 from sre import annotate
 from sre.config import SreConfig
+from sre.local.procs import wait_until
 from sre.remediation.replay import alert_from, execute
 from sre.remediation.runbook import load_runbook
 from sre.remediation.worker import RemediationWorker
 from sre.sandbox import Stack
-from sre.sandbox.procs import wait_until
 from sre.store import Store
 from sre.store.base import utcnow
 from sre.store.remediation import Remediation

@@ -11,9 +11,9 @@ import psycopg
 import pytest
 
 from sre.config import SreConfig
+from sre.local.procs import wait_until
 from sre.remediation.actions import ActionContext, get_action
 from sre.sandbox import Stack
-from sre.sandbox.procs import wait_until
 
 pytestmark = pytest.mark.slow
 

@@ -18,10 +18,10 @@ from sqlalchemy import func, select
 
 from sre.api.app import create_app
 from sre.config import SreConfig, load_config
+from sre.local.procs import wait_until
 from sre.remediation import breaker
 from sre.remediation.worker import RemediationWorker
 from sre.sandbox import Stack
-from sre.sandbox.procs import wait_until
 from sre.store import Store, open_store
 from sre.store.remediation import InboxRow, Remediation, RemediationEvent
 from tests.fakes.kube import FakeKube

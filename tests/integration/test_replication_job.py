@@ -13,8 +13,8 @@ from sqlalchemy import select
 
 from sre.config import SreConfig
 from sre.jobs import JobContext, JobOutcome, run_job
+from sre.local.procs import free_port, wait_until
 from sre.sandbox import Stack
-from sre.sandbox.procs import free_port, wait_until
 from sre.store import open_store
 from sre.store.runs import CheckRow, Run
 from tests.integration.replication_support import pg_cluster

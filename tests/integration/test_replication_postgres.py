@@ -16,9 +16,9 @@ from prometheus_client import REGISTRY
 from sre.checks.replication import CHECK_POSTGRES, check_all, check_postgres
 from sre.checks.result import CheckResult
 from sre.config import SreConfig
+from sre.local.procs import free_port, wait_until
 from sre.sandbox import Stack
 from sre.sandbox.postgres import PgPair
-from sre.sandbox.procs import free_port, wait_until
 from tests.integration.replication_support import (
     Writer,
     black_hole,

@@ -16,8 +16,8 @@ from sre.checks.replication import CHECK_REDIS, check_all, check_redis
 from sre.checks.result import CheckResult
 from sre.config import SreConfig
 from sre.errors import UnreachableError
+from sre.local.procs import free_port, wait_until
 from sre.sandbox import Stack
-from sre.sandbox.procs import free_port, wait_until
 from sre.sandbox.redis import RedisPair
 from tests.integration.replication_support import check_until, config, frozen, private_redis_pair, redis_pair_entry
 

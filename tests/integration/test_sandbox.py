@@ -14,8 +14,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from sre.local.procs import port_open, wait_until
 from sre.sandbox import Stack
-from sre.sandbox.procs import port_open, wait_until
 from tests.receiver import WebhookReceiver
 
 pytestmark = pytest.mark.slow
@@ -77,21 +77,21 @@ def test_stopping_leaves_no_process_and_no_port() -> None:
 
 def test_a_failed_start_stops_what_started(monkeypatch: pytest.MonkeyPatch) -> None:
     """A part that cannot start (here: Prometheus's binary missing) leaves nothing running."""
+    from sre.local.procs import ProcessError
     from sre.sandbox import prometheus as prom_mod
-    from sre.sandbox.procs import SandboxError
 
     started: list[Stack] = []
     real_start = Stack.start.__func__  # type: ignore[attr-defined]
 
     def fake_which(component: str, name: str, *dirs: str) -> str:
         if name == "prometheus":
-            raise SandboxError(component, f"the binary {name!r} is not installed", hint="run scripts/bootstrap")
+            raise ProcessError(component, f"the binary {name!r} is not installed", hint="run scripts/bootstrap")
         return original(component, name, *dirs)
 
     original = prom_mod.require_binary
     monkeypatch.setattr(prom_mod, "require_binary", fake_which)
     before = {p for p in os.listdir("/proc") if p.isdigit()}
-    with pytest.raises(SandboxError, match="prometheus: the binary 'prometheus' is not installed"):
+    with pytest.raises(ProcessError, match="prometheus: the binary 'prometheus' is not installed"):
         started.append(real_start(Stack, {"redis", "prometheus", "moto"}))
 
     def leftovers() -> set[str]:
@@ -115,7 +115,7 @@ OWNER = textwrap.dedent("""
     import sys
     import threading
     from pathlib import Path
-    from sre.sandbox.procs import ManagedProcess
+    from sre.local.procs import ManagedProcess
 
     parts = []
     starter = threading.Thread(target=lambda: parts.append(ManagedProcess(

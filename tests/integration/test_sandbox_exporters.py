@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from sre.adapters.prometheus import PrometheusClient
+from sre.local.procs import wait_until
 from sre.sandbox import Stack
-from sre.sandbox.procs import wait_until
 
 pytestmark = pytest.mark.slow
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from sre.local.procs import wait_until
 from sre.sandbox import Stack
-from sre.sandbox.procs import wait_until
 from tests.remediation_support import role_headers, role_token_file
 from tests.service import running_service
 

@@ -16,9 +16,9 @@ from sqlalchemy import func, select, text
 
 from sre.api.app import create_app
 from sre.config import load_config
+from sre.local.procs import wait_until
 from sre.remediation.worker import MAX_ATTEMPTS, RemediationWorker
 from sre.sandbox import Stack
-from sre.sandbox.procs import wait_until
 from sre.store import open_store
 from sre.store.remediation import TARGET_LEN, InboxRow, Remediation
 from tests.remediation_support import alert, payload, token_of, write_runbook
