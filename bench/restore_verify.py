@@ -140,10 +140,10 @@ def main() -> int:
     parser.add_argument("--rows", type=int, default=2_000_000, help="messages rows (2M: a dump of about 220 MB)")
     args = parser.parse_args()
 
-    from sre.checks.backup_sandbox import ensure_buckets
     from sre.checks.backups import take_backup
     from sre.config import load_config
     from sre.sandbox import Stack
+    from sre.sandbox.backups import ensure_buckets
 
     stack = Stack.start({"postgres", "moto"})
     state = Path(tempfile.mkdtemp(prefix="sre-bench-restore-"))

@@ -22,13 +22,13 @@ import redis
 import yaml
 
 from sre.adapters.prometheus import PrometheusClient
-from sre.checks.backup_sandbox import ensure_buckets, seed_messaging
 from sre.checks.backups import take_backup
 from sre.config import SreConfig, load_config
 from sre.content import alerts_dir, runbooks_dir
 from sre.local.procs import free_port, wait_until
 from sre.provision.prometheus import apply_rules_dir, desired_files, plan_rules_dir
 from sre.sandbox import Stack
+from sre.sandbox.backups import ensure_buckets, seed_messaging
 from sre.sandbox.config import write_sandbox_config
 from sre.sandbox.exporters import Probe
 from sre.sandbox.timing import SANDBOX, Timing, fast_rule_files, fast_runbooks

@@ -60,15 +60,13 @@ from sre.errors import SreError
 from sre.telemetry import get_logger
 
 if TYPE_CHECKING:
-    from rich.console import Console
 
     from sre.adapters.s3 import S3Client
     from sre.checks.pitr import Target
     from sre.config import BackupConfig, SreConfig
     from sre.jobs import JobContext, JobOutcome
-    from sre.sandbox import Stack
 
-__all__ = ["completeness", "freshness", "posture", "run_freshness_job", "run_verify_job", "sandbox_step",
+__all__ = ["completeness", "freshness", "posture", "run_freshness_job", "run_verify_job",
            "set_freshness", "take_backup", "verify"]
 
 log = get_logger("sre.checks.backups")
@@ -556,10 +554,3 @@ def run_verify_job(ctx: JobContext) -> JobOutcome:
 def _summary(results: list[CheckResult]) -> dict[str, Any]:
     failed = [f"{r.check} {r.target}: {r.message}" for r in results if r.status == "fail"]
     return {"checks": len(results), "failed": len(failed), "failures": failed[:20]}
-
-
-def sandbox_step(stack: Stack, cfg: SreConfig, console: Console) -> list[str]:
-    """`sre up`: buckets with good posture, a small messaging schema, one backup taken and verified."""
-    from sre.checks.backup_sandbox import prepare
-
-    return prepare(stack, cfg, console)

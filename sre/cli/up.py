@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import shutil
 import sys
 from pathlib import Path
@@ -16,26 +15,16 @@ if TYPE_CHECKING:
     from sre.config import SreConfig
     from sre.sandbox import Stack
 
-# Steps features add after the stack and config exist and before the service starts:
-# "module:function" taking (stack, cfg, console) and returning lines for the summary.
-# A failing step is reported and `sre up` goes on.
-UP_STEPS: list[str] = [
-    "sre.provision.prometheus:sandbox_step",
-    "sre.checks.backups:sandbox_step",
-    "sre.drills.failover:sandbox_step",
-    "sre.provision.grafana:sandbox_step",
-]
-
 
 def _run_steps(stack: Stack, cfg: SreConfig, console: Any) -> list[str]:
+    from sre.sandbox.steps import UP_STEPS
+
     notes: list[str] = []
-    for ref in UP_STEPS:
-        module, _, attr = ref.partition(":")
-        fn = getattr(importlib.import_module(module), attr)
+    for step in UP_STEPS:
         try:
-            notes.extend(fn(stack, cfg, console) or [])
-        except Exception as exc:
-            notes.append(f"[red]{ref} failed[/]: {plain(exc)}")
+            notes.extend(step(stack, cfg, console) or [])
+        except Exception as exc:  # a failing step is reported and `sre up` goes on
+            notes.append(f"[red]{step.__module__}:{step.__name__} failed[/]: {plain(exc)}")
     return notes
 
 

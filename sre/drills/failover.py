@@ -33,7 +33,6 @@ if TYPE_CHECKING:
     from sre.config import SreConfig
     from sre.drills.canary import Canary
     from sre.jobs import JobContext, JobOutcome
-    from sre.sandbox import Stack
     from sre.store import Store
 
 log = get_logger("sre.drills.failover")
@@ -695,25 +694,3 @@ def run_job(ctx: JobContext) -> JobOutcome:
     status = "ok" if rep["status"] == "passed" else "fail"
     return JobOutcome(status, {"drill_id": rep["id"], "drill_status": rep["status"],
                                "rto_seconds": rep.get("rto_seconds"), "rpo_rows": rep.get("rpo_rows")})
-
-
-# --------------------------------------------------------------------------- sre up
-
-
-def sandbox_step(stack: Stack, cfg: SreConfig, console: Any) -> list[str]:
-    """Create the Route 53 zone and the db record pointing at the primary (moto), so that
-    `sre drill failover --execute` works against `sre up`."""
-    from sre.adapters.dns import Route53, record_for_target, route53_client
-
-    if cfg.dns is None or stack.moto is None or not cfg.postgres.clusters:
-        return []
-    cluster = pick_cluster(cfg, None)
-    primary = cfg.postgres.clusters[cluster].primary
-    record = cfg.dns.records.get(cfg.drills.record)
-    target = cfg.dns.node_targets.get(primary.name)
-    if record is None or target is None:
-        return []
-    r53 = Route53(route53_client(cfg.aws), cfg.dns.zone)
-    r53.ensure_zone()
-    r53.wait_insync(r53.upsert_record(record_for_target(record, target, cfg.dns.ttl)))
-    return [f"drills: Route 53 zone {cfg.dns.zone} with {record} -> {target} ({primary.name})"]

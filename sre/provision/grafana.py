@@ -403,18 +403,3 @@ def run_job(ctx: JobContext) -> JobOutcome:
         status = "ok" if result.ok and not result.skipped else ("fail" if result.failed else "warn")
     log.info("dashboards reconcile: %s", counts, extra=log_fields(job="dashboards.reconcile", **counts))
     return JobOutcome(status=status, summary=summary)
-
-
-def sandbox_step(stack: Any, cfg: SreConfig, console: Any) -> list[str]:
-    """`sre up`: render the dashboards for Grafana's file provisioning and say where they are."""
-    from sre.provision.dashboards_render import render
-
-    out = cfg.state.dir / "grafana"
-    sources = sources_for(cfg)
-    render(sources, out, "provisioning")
-    provider = out / "provisioning" / "dashboards" / "sre.yaml"
-    return [
-        f"dashboards: {len(sources.dashboards)} rendered for Grafana file provisioning under {out}",
-        f"  point Grafana at them: GF_PATHS_PROVISIONING={out / 'provisioning'}, or copy {provider} into "
-        "its provisioning/dashboards/; pick the Prometheus above in each dashboard's datasource variable",
-    ]

@@ -488,20 +488,3 @@ def desired_files(alerts_dir: Path, runbook_base_url: str, *,
         raise CheckFailed(f"{len(tree.findings)} problem(s) in {alerts_dir}: "
                           + "; ".join(str(f) for f in tree.findings[:5]), hint="run `sre alerts lint`")
     return render_files(tree, runbook_base_url, for_cap=for_cap)
-
-
-def sandbox_step(stack: Any, cfg: Any, console: Any) -> list[str]:
-    """`sre up`: load the shipped rules into the sandbox Prometheus, the way `sre alerts apply` does."""
-    from sre.adapters.prometheus import PrometheusClient
-    from sre.content import alerts_dir as shipped_alerts
-
-    alerts_dir = shipped_alerts(cfg)
-    if cfg.alerts.rules_dir is None or not Path(alerts_dir).is_dir():
-        return [f"alerts: no rules tree at {alerts_dir}; nothing loaded into Prometheus"]
-    files = desired_files(Path(alerts_dir), cfg.alerts.runbook_base_url, slo_severity=cfg.alerts.slo_severity)
-    rules_dir = Path(cfg.alerts.rules_dir)
-    with PrometheusClient.from_config(cfg) as prom:
-        plan = plan_rules_dir(files, rules_dir, prune=True)
-        result = apply_rules_dir(plan, files, rules_dir, prom)
-    return [f"alerts: {result.confirmed_groups} rule groups from {alerts_dir} loaded into Prometheus "
-            f"(see {stack.prometheus.url}/alerts)"]

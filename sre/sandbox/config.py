@@ -111,7 +111,7 @@ def sandbox_config(stack: Stack, state_dir: Path, *, webhook_token: str | None =
                         cfg["dns"]["node_targets"][name] = f"127.0.0.1:{link.port}"
             cfg["backups"] = {"main": {"cluster": "main", "bucket": "messaging-backups-use1",
                                        "prefix": "postgres/main/", "replica_bucket": "messaging-backups-euw1",
-                                       # The messaging schema `sre up` seeds (sre.checks.backup_sandbox).
+                                       # The messaging schema `sre up` seeds (sre.sandbox.backups).
                                        "tables": ["messaging.users", "messaging.conversations",
                                                   "messaging.messages"],
                                        "sanity": [{"name": "users present",

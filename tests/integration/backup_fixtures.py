@@ -15,9 +15,9 @@ import pytest
 import yaml
 
 from sre.adapters import s3 as s3a
-from sre.checks.backup_sandbox import ensure_buckets
 from sre.config import load_config
 from sre.sandbox import Stack
+from sre.sandbox.backups import ensure_buckets
 from sre.sandbox.config import sandbox_config
 from tests.integration.backup_support import CANARY, TABLES, BackupEnv, MakeEnv, create_source, drop_source
 

@@ -9,9 +9,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sre.checks.backup_sandbox import seed_messaging
 from sre.config import SreConfig
 from sre.sandbox import Stack
+from sre.sandbox.backups import seed_messaging
 
 TABLES = ["messaging.users", "messaging.conversations", "messaging.messages"]
 CANARY = "SELECT 1 FROM messaging.messages WHERE id = 0"

@@ -180,9 +180,9 @@ def test_unreachable_prometheus_is_one_line_and_exit_2(sandbox: Stack, tmp_path:
 def test_sre_up_step_loads_the_shipped_rules(sandbox: Stack, rules_dir: Path, sandbox_config_path: Path,
                                              monkeypatch: pytest.MonkeyPatch) -> None:
     from sre.config import load_config
-    from sre.provision.prometheus import sandbox_step
+    from sre.sandbox.steps import alert_rules
 
     monkeypatch.chdir("/")  # the shipped rules are found whatever the working directory
-    (note,) = sandbox_step(sandbox, load_config(sandbox_config_path), None)
+    (note,) = alert_rules(sandbox, load_config(sandbox_config_path), None)
     n_groups = sum(len(f.data["groups"]) for f in desired_files(ROOT / "alerts", "https://x"))
     assert note.startswith(f"alerts: {n_groups} rule groups from {ROOT / 'alerts'} loaded into Prometheus")

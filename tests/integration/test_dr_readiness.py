@@ -19,7 +19,6 @@ from rich.console import Console
 from sqlalchemy import select
 
 from sre.adapters import s3 as s3a
-from sre.checks.backup_sandbox import ensure_bucket, prepare
 from sre.checks.backups import take_backup, verify
 from sre.config import SreConfig
 from sre.dr.gather import recovery_points
@@ -29,6 +28,7 @@ from sre.jobs import JobContext, JobOutcome, run_job
 from sre.local.postgres import PgServer
 from sre.local.procs import wait_until
 from sre.sandbox import Stack
+from sre.sandbox.backups import ensure_bucket, prepare
 from sre.store import Store, open_store
 from sre.store.drills import DrillReport
 from sre.store.runs import Run

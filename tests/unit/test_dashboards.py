@@ -209,10 +209,10 @@ def test_retry_after_and_backoff() -> None:
 
 def test_sre_up_renders_for_file_provisioning_and_says_where(tmp_path: Path) -> None:
     from sre.config import SreConfig
-    from sre.provision.grafana import sandbox_step
+    from sre.sandbox.steps import dashboards
 
     cfg = SreConfig.model_validate({"state": {"dir": str(tmp_path)}})
-    lines = sandbox_step(None, cfg, None)
+    lines = dashboards(None, cfg, None)
     provider = tmp_path / "grafana" / "provisioning" / "dashboards" / "sre.yaml"
     assert provider.is_file() and str(provider) in lines[1] and "GF_PATHS_PROVISIONING" in lines[1]
     assert lines[0].startswith(f"dashboards: {len(SHIPPED)} rendered")
