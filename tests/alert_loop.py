@@ -1,8 +1,9 @@
 """The closed loop in the sandbox, for the tests that make alerts fire: the whole stack with its
 exporters and simulator, the shipped rules at test-time timings (sre.sandbox.timing.SANDBOX),
 `sre serve` acting for real (no dry run) on a copy of the runbooks at the same timings, scraped
-with its metrics token and receiving Alertmanager's webhook; a watcher that records every alert
-Alertmanager holds; and the faults, each a context manager that undoes itself."""
+with its metrics token and receiving Alertmanager's webhook; a fake Kubernetes API holding the
+messaging Deployments the scale runbooks act on; an escalation receiver; a watcher that records
+every alert Alertmanager holds; and the faults, each a context manager that undoes itself."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ import redis
 import yaml
 
 from sre.adapters.prometheus import PrometheusClient
+from sre.adapters.s3 import client as s3_client
 from sre.checks.backups import take_backup
 from sre.config import SreConfig, load_config
 from sre.content import alerts_dir, runbooks_dir
@@ -32,11 +34,22 @@ from sre.sandbox.backups import ensure_buckets, seed_messaging
 from sre.sandbox.config import write_sandbox_config
 from sre.sandbox.exporters import Probe
 from sre.sandbox.timing import SANDBOX, Timing, fast_rule_files, fast_runbooks
+from tests.fakes.kube import FakeKube
+from tests.receiver import WebhookReceiver
 from tests.service import ServiceProcess, running_service
 
 # The tight RPO: the backup taken at start is older than it within seconds, and one taken by the
 # remediation is fresh long enough for its verification (a poll every 2 s) to see it.
 BACKUP_MAX_AGE = "8s"
+# The Redis snapshot taken at start is stale within seconds (RedisSnapshotStale).
+SNAPSHOT_MAX_AGE = "6s"
+# The cluster's RPO objective: a replica whose replay stops for a few seconds puts the DR estimate
+# beyond it (DrEstimateBeyondObjective). Backup freshness has its own max_age above.
+RPO = "3s"
+# The messaging Deployments of the fake cluster (the scale runbooks' targets), and their size.
+NAMESPACE = "messaging"
+DEPLOYMENTS = ("api", "websocket-gateway")
+REPLICAS = 3
 
 
 def _token(cfg: SreConfig, role: str) -> str:
@@ -95,6 +108,8 @@ class Loop:
     cfg: SreConfig
     service: ServiceProcess
     watch: AlertWatch
+    kube: FakeKube
+    escalations: WebhookReceiver
     timings: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -127,20 +142,40 @@ def load_rules(stack: Stack, cfg: SreConfig, timing: Timing) -> int:
     return result.confirmed_groups
 
 
-def loop_config(stack: Stack, state: Path, timing: Timing) -> Path:
-    """The sandbox's sre.yaml for the loop: remediation for real on runbooks at `timing`, the
-    replica check every second, backup freshness every second against a tight RPO, DR readiness
-    every two seconds."""
+def loop_config(stack: Stack, state: Path, timing: Timing, *, kube_url: str, escalation_url: str) -> Path:
+    """The sandbox's sre.yaml for the loop: remediation for real on runbooks at `timing` (Kubernetes
+    actions against `kube_url`, escalations to `escalation_url`, the breaker opening at the first
+    failure), the replica check every second, backup freshness every second against a tight
+    max_age (and a Redis snapshot set beside it), DR readiness every two seconds against a tight
+    RPO, and the ELK reconcile job against an Elasticsearch nothing answers for."""
     path = write_sandbox_config(stack, state)
     data = yaml.safe_load(path.read_text())
     data["remediation"] = {**data.get("remediation", {}), "dry_run": False,
                            "runbooks_dir": str(fast_runbooks(runbooks_dir(load_config(path)), state / "runbooks",
-                                                             timing))}
+                                                             timing)),
+                           "escalation_webhook": escalation_url,
+                           "breaker": {"max_failures": 1, "max_actions": 100, "window": "10m"}}
+    data["kubernetes"] = {"host": kube_url}
+    data["endpoints"]["elasticsearch"] = {"url": f"http://127.0.0.1:{free_port()}", "timeout": "2s"}
     data["jobs"] = {"replicas.check": {"every": "1s"}, "backups.freshness": {"every": "1s"},
-                    "dr.readiness": {"every": "2s"}}
+                    "dr.readiness": {"every": "2s"}, "elk.reconcile": {"every": "5s"}}
     data["backups"]["main"]["max_age"] = BACKUP_MAX_AGE
+    data["backups"]["cache"] = {"format": "redis-rdb", "redis": "cache", "bucket": data["backups"]["main"]["bucket"],
+                                "prefix": "redis/cache/", "max_age": SNAPSHOT_MAX_AGE}
+    data["postgres"]["clusters"]["main"]["objectives"]["rpo"] = RPO
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     return path
+
+
+def messaging_cluster(kube: FakeKube) -> None:
+    """The messaging namespace with the API and the gateway Deployments, REPLICAS each."""
+    kube.put({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}})
+    for name in DEPLOYMENTS:
+        kube.put({"apiVersion": "apps/v1", "kind": "Deployment",
+                  "metadata": {"name": name, "namespace": NAMESPACE, "labels": {"app": name}},
+                  "spec": {"replicas": REPLICAS, "selector": {"matchLabels": {"app": name}},
+                           "template": {"metadata": {"labels": {"app": name}},
+                                        "spec": {"containers": [{"name": name, "image": f"{name}:1"}]}}}})
 
 
 @contextlib.contextmanager
@@ -148,14 +183,18 @@ def closed_loop(root: Path, timing: Timing = SANDBOX) -> Iterator[Loop]:
     t0 = time.monotonic()
     stack = Stack.start()
     watch: AlertWatch | None = None
+    kube = FakeKube().start()
+    escalations = WebhookReceiver()
     try:
         assert stack.prometheus and stack.alertmanager and stack.postgres
         timings = {"stack": time.monotonic() - t0}
-        cfg_path = loop_config(stack, root / "state", timing)
+        messaging_cluster(kube)
+        cfg_path = loop_config(stack, root / "state", timing, kube_url=kube.url, escalation_url=escalations.url)
         cfg = load_config(cfg_path)
         ensure_buckets(cfg)
         seed_messaging(stack.postgres.primary.dsn, users=20, conversations=5, messages=50)
         take_backup(cfg, "main")
+        take_backup(cfg, "cache")
         load_rules(stack, cfg, timing)
         timings["prepared"] = time.monotonic() - t0
         with running_service(cfg_path, port=free_port()) as service:
@@ -164,7 +203,7 @@ def closed_loop(root: Path, timing: Timing = SANDBOX) -> Iterator[Loop]:
             assert cfg.webhook and cfg.webhook.token
             stack.alertmanager.set_webhook(f"{service.url}/webhook/alertmanager", cfg.webhook.token.file)
             watch = AlertWatch(stack.alertmanager.url).start()
-            loop = Loop(stack, cfg_path, cfg, service, watch, timings)
+            loop = Loop(stack, cfg_path, cfg, service, watch, kube, escalations, timings)
             wait_until(lambda: loop.query('sre_replication_connected{job="sre"}'), timeout=30, interval=0.2,
                        what="the service's replica check scraped")
             timings["ready"] = time.monotonic() - t0
@@ -172,6 +211,8 @@ def closed_loop(root: Path, timing: Timing = SANDBOX) -> Iterator[Loop]:
     finally:
         if watch is not None:
             watch.stop()
+        escalations.close()
+        kube.stop()
         stack.stop()
 
 
@@ -333,3 +374,73 @@ def unauthorised_webhook_posts(service_url: str, count: int = 5) -> None:
             urllib.request.urlopen(req, timeout=5).close()
         except urllib.error.HTTPError as exc:
             assert exc.code == 401, exc.code
+
+
+@contextlib.contextmanager
+def app_slow(stack: Stack) -> Iterator[None]:
+    """Through the simulator: the API's event loop lags 1 s, the gateway delivers in 3 s (the
+    symptoms the scale runbooks act on)."""
+    assert stack.appsim is not None
+    before = stack.appsim.control()
+    stack.appsim.control({"api": {"event_loop_lag_p99_seconds": 1}, "gateway": {"delivery_latency_seconds": 3}})
+    try:
+        yield
+    finally:
+        stack.appsim.control(before)
+
+
+@contextlib.contextmanager
+def replay_paused(stack: Stack) -> Iterator[None]:
+    """The PostgreSQL replica's replay paused, a commit on the primary behind it, the link up: the
+    data a loss of the primary takes grows with every second."""
+    assert stack.postgres is not None
+    primary, replica = stack.postgres.primary, stack.postgres.replica
+    replica.sql("SELECT pg_wal_replay_pause()")
+    primary.sql("CREATE TABLE IF NOT EXISTS fault_filler (id serial, pad text)")
+    primary.sql("INSERT INTO fault_filler (pad) VALUES ('behind')")
+    try:
+        yield
+    finally:
+        with contextlib.suppress(psycopg.Error):
+            replica.sql("SELECT pg_wal_replay_resume()")
+
+
+@contextlib.contextmanager
+def failing_rule(stack: Stack) -> Iterator[str]:
+    """A rule group, beside the shipped ones, whose rule fails at every evaluation (a many-to-many
+    match: `on()` puts every `up` series in one group). Yields its `rule_group` label (file;group)."""
+    assert stack.prometheus is not None
+    name = "fault-broken-join"
+    path = stack.prometheus.rules_dir / f"{name}.yaml"
+    path.write_text(yaml.safe_dump({"groups": [{"name": name, "rules": [
+        {"record": "fault:up_joined", "expr": "up * on() group_left() up"}]}]}))
+    stack.prometheus.reload()
+    try:
+        yield f"{path};{name}"
+    finally:
+        path.unlink(missing_ok=True)
+        stack.prometheus.reload()
+
+
+@contextlib.contextmanager
+def dead_alertmanager(stack: Stack) -> Iterator[str]:
+    """Prometheus sends its alerts to a second Alertmanager that is not there (connection refused)
+    besides the real one. Yields the dead one's address."""
+    assert stack.prometheus is not None and stack.alertmanager is not None
+    dead = f"127.0.0.1:{free_port()}"
+    stack.prometheus.set_alertmanagers([stack.alertmanager.url, dead])
+    try:
+        yield dead
+    finally:
+        stack.prometheus.set_alertmanagers(None)
+
+
+@contextlib.contextmanager
+def versioning_suspended(cfg: SreConfig, bucket: str) -> Iterator[None]:
+    """Someone suspends versioning on the backup bucket: a deleted or overwritten backup is gone for good."""
+    s3 = s3_client(cfg.aws)
+    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Suspended"})
+    try:
+        yield
+    finally:
+        s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})

@@ -30,6 +30,8 @@ class Prometheus:
     process: ManagedProcess | None = field(default=None, repr=False)
     # job -> (targets, bearer token file): scrapes that need credentials, which file_sd cannot carry.
     authorized: dict[str, tuple[list[str], Path]] = field(default_factory=dict)
+    # The Alertmanagers alerts go to, when set (set_alertmanagers); else alertmanager_url alone.
+    alertmanagers: list[str] | None = None
 
     @property
     def url(self) -> str:
@@ -78,9 +80,11 @@ class Prometheus:
                 cfg["scrape_configs"].append({
                     "job_name": job, "authorization": {"type": "Bearer", "credentials_file": str(token_file)},
                     "static_configs": [{"targets": targets}]})
-        if self.alertmanager_url:
-            am = self.alertmanager_url.removeprefix("http://")
-            cfg["alerting"] = {"alertmanagers": [{"static_configs": [{"targets": [am]}]}]}
+        ams = self.alertmanagers if self.alertmanagers is not None else (
+            [self.alertmanager_url] if self.alertmanager_url else [])
+        if ams:
+            targets = [am.removeprefix("http://") for am in ams]
+            cfg["alerting"] = {"alertmanagers": [{"static_configs": [{"targets": targets}]}]}
         return cfg
 
     def start(self) -> None:
@@ -118,6 +122,14 @@ class Prometheus:
         """Scrape `targets` as job `job` with the bearer token in `token_file` (as the service's
         /metrics needs); no targets removes the job. Rewrites the config and reloads."""
         self.authorized[job] = (targets, token_file)
+        self.config_path.write_text(yaml.safe_dump(self.config(), sort_keys=False))
+        if self.process and self.process.alive():
+            self.reload()
+
+    def set_alertmanagers(self, urls: list[str] | None) -> None:
+        """Send alerts to `urls` (none: to no Alertmanager; None: back to alertmanager_url alone).
+        Rewrites the config and reloads."""
+        self.alertmanagers = urls
         self.config_path.write_text(yaml.safe_dump(self.config(), sort_keys=False))
         if self.process and self.process.alive():
             self.reload()

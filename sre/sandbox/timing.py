@@ -39,6 +39,10 @@ SANDBOX = Timing(
         "ReplicaLagBytesHigh": {"> 64 * 1024 * 1024": "> 1024"},
         "SreJobStale": {'exported_job="replicas.check"} > 300': 'exported_job="replicas.check"} > 4'},
         "WebsocketConnectionsDropped": {"offset 15m": "offset 10s"},
+        # The p99 over 10 s: a fixed latency leaves the window (and the alert resolves) in seconds.
+        "WebsocketDeliveryLatencyHigh": {"[5m]": "[10s]"},
+        # "No Alertmanager for the last 5 minutes" becomes the last 5 seconds.
+        "PrometheusNotConnectedToAlertmanagers": {"[5m]": "[5s]"},
     },
     runbooks={
         "PostgresIdleInTransaction": {"idle_for: 5m": "idle_for: 2s", "< 300": "< 2", "within: 3m": "within: 30s"},
@@ -48,6 +52,16 @@ SANDBOX = Timing(
         "PostgresConnectionsNearMax": {"idle_for: 10m": "idle_for: 2s", "cooldown: 15m": "cooldown: 0s",
                                        "within: 5m": "within: 30s"},
         "BackupOlderThanRpo": {"within: 75m": "within: 20s"},
+        "ApiEventLoopLagHigh": {"within: 15m": "within: 30s"},
+        "WebsocketDeliveryLatencyHigh": {"[5m]": "[10s]", "within: 20m": "within: 30s"},
+        "BackupVerificationFailing": {"within: 1h": "within: 10s"},
+        # Both rerun replicas.check, whose link faults come and go several times in one test run:
+        # no cooldown and no daily cap between them here.
+        "ReplicationCheckFailing": {"within: 5m": "within: 60s", "cooldown: 15m": "cooldown: 0s",
+                                    "max_per_day: 4": "max_per_day: 50"},
+        # Verified by a success in the last 4 s (the rule's threshold here), not in the last 30 minutes.
+        "SreJobStale": {"< 1800": "< 4", "within: 30m": "within: 60s", "cooldown: 1h": "cooldown: 0s",
+                        "max_per_day: 3": "max_per_day: 50"},
     },
 )
 

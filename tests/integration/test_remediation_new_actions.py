@@ -4,6 +4,8 @@ kubernetes.scale never past a HorizontalPodAutoscaler's maximum (the fake Kubern
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -12,6 +14,7 @@ import pytest
 from sqlalchemy import select
 
 from sre.config import SreConfig
+from sre.remediation.actions import jobs as jobs_action
 from sre.remediation.engine import Engine
 from sre.remediation.replay import alert_from, execute
 from sre.remediation.runbook import load_runbook
@@ -65,7 +68,8 @@ def test_backup_take_writes_a_backup(backup_env: MakeEnv, tmp_path: Path) -> Non
     assert row.result["key"] in keys and row.result["size"] > 0
 
 
-def test_job_run_records_its_run_and_never_runs_two_copies(tmp_path: Path) -> None:
+def test_job_run_records_its_run_and_never_runs_two_copies(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(jobs_action, "WAIT_FOR_RUNNING", 0.5)
     runbooks = tmp_path / "runbooks"
     write_runbook(runbooks, "JobStale", "job.run", target={"job": "state.prune"},
                   guards={"cooldown": 0, "max_per_day": 10}, verify={"query": "vector(1)", "within": "1s"})
@@ -84,6 +88,45 @@ def test_job_run_records_its_run_and_never_runs_two_copies(tmp_path: Path) -> No
     finally:
         store.dispose()
     assert second.outcome == "failed" and second.reason.startswith("refused: job state.prune is running now")
+
+
+def test_job_run_waits_for_a_run_in_progress_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A quick check caught running when its alert arrives: the action waits for that run, then runs
+    its own (a refusal would count as a failed remediation towards the breaker)."""
+    monkeypatch.setattr(jobs_action, "WAIT_FOR_RUNNING", 10.0)
+    runbooks = tmp_path / "runbooks"
+    write_runbook(runbooks, "JobStale", "job.run", target={"job": "state.prune"},
+                  guards={"cooldown": 0, "max_per_day": 10}, verify={"query": "vector(1)", "within": "1s"})
+    cfg = SreConfig.model_validate({"state": {"dir": str(tmp_path / "state")},
+                                    "remediation": {"runbooks_dir": str(runbooks)}})
+    store = open_store(cfg)
+    try:
+        with store.session() as s:
+            scheduled = Run(kind="state.prune", trigger="schedule", status="running", started=utcnow())
+            s.add(scheduled)
+            s.flush()
+            scheduled_id = scheduled.id
+
+        def finish() -> None:
+            with store.session() as s:
+                row = s.get(Run, scheduled_id)
+                assert row is not None
+                row.status, row.finished = "ok", utcnow()
+
+        ends = threading.Timer(1.0, finish)
+        ends.start()
+        t0 = time.monotonic()
+        row = _run(cfg, store, runbooks, "JobStale", {"instance": "a"})
+        waited = time.monotonic() - t0
+        ends.join()
+        with store.session() as s:
+            runs = [(r.id, r.trigger, r.status) for r in s.scalars(select(Run).where(Run.kind == "state.prune")
+                                                                   .order_by(Run.id))]
+    finally:
+        store.dispose()
+    assert row.outcome == "executed", row.reason
+    assert waited >= 1.0
+    assert runs == [(scheduled_id, "schedule", "ok"), (row.result["run_id"], "remediation", "ok")]
 
 
 def test_scale_never_goes_past_the_hpa_maximum(tmp_path: Path) -> None:

@@ -1,12 +1,16 @@
 """job.run: run one of sre's own scheduled jobs once now (a stale or failing check, measured again).
 
 Refused while a run of the same job is in progress (the scheduler's, or another replica's): two
-copies of a restore test or of a drill must never run together. The run is recorded like any
-other (`runs`, trigger `remediation`), so its CheckResults and metrics update as usual.
+copies of a restore test or of a drill must never run together. A run in progress is waited for
+a little first (WAIT_FOR_RUNNING): a check that runs every few seconds is often running when its
+alert arrives, and a refusal would count as a failed remediation towards the breaker. The run is
+recorded like any other (`runs`, trigger `remediation`), so its CheckResults and metrics update
+as usual.
 """
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +27,9 @@ if TYPE_CHECKING:
 
 # A run still `running` after this long belongs to a process that died: it no longer blocks.
 RUNNING_FOR_AT_MOST = timedelta(hours=6)
+# How long a run in progress is waited for before the action is refused (well inside the
+# engine's action budget): a quick check finishes in it, a restore test or a drill does not.
+WAIT_FOR_RUNNING = 15.0
 
 
 class JobParams(Params):
@@ -53,13 +60,20 @@ class RunJob(Action):
 
         if ctx.store is None:
             raise ActionError("job.run needs the state store")
-        with ctx.store.session() as s:
-            running = s.execute(select(Run.id, Run.started).where(
-                Run.kind == p.job, Run.status == "running", Run.started > utcnow() - RUNNING_FOR_AT_MOST)
-                .order_by(Run.id.desc()).limit(1)).first()
-        if running is not None:
-            raise ActionRefused(f"job {p.job} is running now (run #{running.id} since "
-                                f"{running.started:%H:%M:%S}Z): not a second copy")
+        store = ctx.store
+
+        def running() -> Any:
+            with store.session() as s:
+                return s.execute(select(Run.id, Run.started).where(
+                    Run.kind == p.job, Run.status == "running", Run.started > utcnow() - RUNNING_FOR_AT_MOST)
+                    .order_by(Run.id.desc()).limit(1)).first()
+
+        deadline = time.monotonic() + WAIT_FOR_RUNNING
+        while (busy := running()) is not None and time.monotonic() < deadline:
+            time.sleep(0.2)
+        if busy is not None:
+            raise ActionRefused(f"job {p.job} is running now (run #{busy.id} since "
+                                f"{busy.started:%H:%M:%S}Z): not a second copy")
         jctx = JobContext(cfg=ctx.cfg, store=ctx.store, trigger="remediation")
         try:
             outcome = run_job(p.job, jctx)
