@@ -103,7 +103,7 @@ def main() -> int:
     ap.add_argument("--loops", type=int, default=5)
     args = ap.parse_args()
     results: list[dict[str, float]] = []
-    with tempfile.TemporaryDirectory(prefix="sre-bench-loop-") as tmp, closed_loop(Path(tmp), BENCH) as loop:
+    with tempfile.TemporaryDirectory(prefix="sre-bench-loop-") as tmp, closed_loop(Path(tmp), BENCH, faults=False) as loop:
         stack = loop.stack
         assert stack.alertmanager and stack.exporters and stack.prometheus and stack.postgres
         # group_wait 0, one group per alert; postgres_exporter scraped every second like the rest.

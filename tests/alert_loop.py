@@ -142,27 +142,33 @@ def load_rules(stack: Stack, cfg: SreConfig, timing: Timing) -> int:
     return result.confirmed_groups
 
 
-def loop_config(stack: Stack, state: Path, timing: Timing, *, kube_url: str, escalation_url: str) -> Path:
+def loop_config(stack: Stack, state: Path, timing: Timing, *, kube_url: str, escalation_url: str,
+                faults: bool = True) -> Path:
     """The sandbox's sre.yaml for the loop: remediation for real on runbooks at `timing` (Kubernetes
-    actions against `kube_url`, escalations to `escalation_url`, the breaker opening at the first
-    failure), the replica check every second, backup freshness every second against a tight
-    max_age (and a Redis snapshot set beside it), DR readiness every two seconds against a tight
-    RPO, and the ELK reconcile job against an Elasticsearch nothing answers for."""
+    actions against `kube_url`, escalations to `escalation_url`), the replica check every second,
+    backup freshness every second against a tight max_age, DR readiness every two seconds.
+
+    With `faults` (the fault tests; the benchmark goes without, so the service does only what the
+    loop it measures needs), also: the breaker opening at the first failure, a Redis snapshot set,
+    a tight RPO objective, and the ELK reconcile job against an Elasticsearch nothing answers for."""
     path = write_sandbox_config(stack, state)
     data = yaml.safe_load(path.read_text())
     data["remediation"] = {**data.get("remediation", {}), "dry_run": False,
                            "runbooks_dir": str(fast_runbooks(runbooks_dir(load_config(path)), state / "runbooks",
                                                              timing)),
-                           "escalation_webhook": escalation_url,
-                           "breaker": {"max_failures": 1, "max_actions": 100, "window": "10m"}}
+                           "escalation_webhook": escalation_url}
     data["kubernetes"] = {"host": kube_url}
-    data["endpoints"]["elasticsearch"] = {"url": f"http://127.0.0.1:{free_port()}", "timeout": "2s"}
     data["jobs"] = {"replicas.check": {"every": "1s"}, "backups.freshness": {"every": "1s"},
-                    "dr.readiness": {"every": "2s"}, "elk.reconcile": {"every": "5s"}}
+                    "dr.readiness": {"every": "2s"}}
     data["backups"]["main"]["max_age"] = BACKUP_MAX_AGE
-    data["backups"]["cache"] = {"format": "redis-rdb", "redis": "cache", "bucket": data["backups"]["main"]["bucket"],
-                                "prefix": "redis/cache/", "max_age": SNAPSHOT_MAX_AGE}
-    data["postgres"]["clusters"]["main"]["objectives"]["rpo"] = RPO
+    if faults:
+        data["remediation"]["breaker"] = {"max_failures": 1, "max_actions": 100, "window": "10m"}
+        data["endpoints"]["elasticsearch"] = {"url": f"http://127.0.0.1:{free_port()}", "timeout": "2s"}
+        data["jobs"]["elk.reconcile"] = {"every": "5s"}
+        data["backups"]["cache"] = {"format": "redis-rdb", "redis": "cache",
+                                    "bucket": data["backups"]["main"]["bucket"], "prefix": "redis/cache/",
+                                    "max_age": SNAPSHOT_MAX_AGE}
+        data["postgres"]["clusters"]["main"]["objectives"]["rpo"] = RPO
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     return path
 
@@ -179,7 +185,8 @@ def messaging_cluster(kube: FakeKube) -> None:
 
 
 @contextlib.contextmanager
-def closed_loop(root: Path, timing: Timing = SANDBOX) -> Iterator[Loop]:
+def closed_loop(root: Path, timing: Timing = SANDBOX, *, faults: bool = True) -> Iterator[Loop]:
+    """The loop (module docstring); `faults`: the fault tests' settings too (loop_config)."""
     t0 = time.monotonic()
     stack = Stack.start()
     watch: AlertWatch | None = None
@@ -189,12 +196,13 @@ def closed_loop(root: Path, timing: Timing = SANDBOX) -> Iterator[Loop]:
         assert stack.prometheus and stack.alertmanager and stack.postgres
         timings = {"stack": time.monotonic() - t0}
         messaging_cluster(kube)
-        cfg_path = loop_config(stack, root / "state", timing, kube_url=kube.url, escalation_url=escalations.url)
+        cfg_path = loop_config(stack, root / "state", timing, kube_url=kube.url, escalation_url=escalations.url,
+                               faults=faults)
         cfg = load_config(cfg_path)
         ensure_buckets(cfg)
         seed_messaging(stack.postgres.primary.dsn, users=20, conversations=5, messages=50)
-        take_backup(cfg, "main")
-        take_backup(cfg, "cache")
+        for name in cfg.backups:
+            take_backup(cfg, name)
         load_rules(stack, cfg, timing)
         timings["prepared"] = time.monotonic() - t0
         with running_service(cfg_path, port=free_port()) as service:
