@@ -54,7 +54,7 @@ SANDBOX = Timing(
         "BackupOlderThanRpo": {"within: 75m": "within: 20s"},
         "ApiEventLoopLagHigh": {"within: 15m": "within: 30s"},
         "WebsocketDeliveryLatencyHigh": {"[5m]": "[10s]", "within: 20m": "within: 30s"},
-        "BackupVerificationFailing": {"within: 1h": "within: 10s"},
+        "BackupVerificationFailing": {"within: 1h": "within: 4s"},
         # Both rerun replicas.check, whose link faults come and go several times in one test run:
         # no cooldown and no daily cap between them here.
         "ReplicationCheckFailing": {"within: 5m": "within: 60s", "cooldown: 15m": "cooldown: 0s",

@@ -300,7 +300,7 @@ SERVICE_FAULTS: list[tuple[str, Callable[[Loop], AbstractContextManager[Any]], C
                 ("SreRemediationFailing", {"action": "job.run"}), ("SreRemediationBreakerOpen", {})]),
     ("replay paused on the replica, the primary writing on",
      lambda lp: replay_paused(lp.stack),
-     lambda _: [("DrEstimateBeyondObjective", {**PAIR, "cluster": "main"}), ("DrNotReady", PAIR)]),
+     lambda _: [("DrEstimateBeyondObjective", {**PAIR, "cluster": "main"})]),
     ("a rule group whose rule fails at every evaluation",
      lambda lp: failing_rule(lp.stack),
      lambda group: [("PrometheusRuleEvaluationFailures", {"rule_group": group})]),
@@ -309,6 +309,8 @@ SERVICE_FAULTS: list[tuple[str, Callable[[Loop], AbstractContextManager[Any]], C
      lambda dead: [("PrometheusNotificationsFailing", {"alertmanager": f"http://{dead}/api/v2/alerts"})]),
     ("since the start: the Redis snapshot taken then is older than its max_age of seconds",
      lambda lp: contextlib.nullcontext(), lambda _: [("RedisSnapshotStale", {"set": "cache"})]),
+    ("since the start: no failover drill of the pair has passed (the failover path is unmeasured)",
+     lambda lp: contextlib.nullcontext(), lambda _: [("DrNotReady", PAIR)]),
     ("since the start: the elk.reconcile job's Elasticsearch does not answer",
      lambda lp: contextlib.nullcontext(), lambda _: [("SreJobErrors", {"exported_job": "elk.reconcile"})]),
 ]
@@ -332,9 +334,11 @@ def test_service_backup_dr_and_monitoring_faults_fire_their_alerts(loop: Loop) -
         assert any(e.get("kind") == "verify_failed" and e.get("remediation_id") == rem["id"]
                    for e in loop.escalations.payloads)
         assert loop.api("/api/remediations/breaker")["open"] is True
-        # DR: the replica's lag is the data at risk now, beyond the 3 s RPO of the test config.
+        # DR: the replica's lag is the data at risk now, beyond the 3 s RPO of the test config; the
+        # pair is not ready for want of a passed drill.
         [rpo] = loop.query('sre_dr_estimated_rpo_seconds{job="sre", cluster="main"}')
         assert float(rpo["value"][1]) > 3
+        assert loop.query('sre_dr_reasons{job="sre", what="drills", severity="not_ready"} > 0')
     # A person closes the breaker; the service's gauge follows and the page resolves.
     reset = sre("remediation", "breaker", "reset", "--config", str(loop.cfg_path), "--by", "on-call")
     assert reset.returncode == 0, reset.stderr
