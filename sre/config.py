@@ -665,6 +665,60 @@ class DrillNode(_Model):
     log_file: Path | None = Field(None, description="Server log for `pg_ctl start -l` (default: <datadir>/../<name>.log).")
 
 
+class PatroniMember(_Model):
+    """One node of a Patroni cluster, as a drill reaches it."""
+
+    url: str = Field(description="Base URL of this node's Patroni REST API, e.g. http://db-east1:8008.")
+    fault: list[str] = Field(
+        default_factory=list, description="Command (argv) that stops this node's Patroni and PostgreSQL as a lost "
+        "machine would (unplanned and observed drills), e.g. ssh db-east1 sudo systemctl kill -s KILL patroni.")
+    restore: list[str] = Field(
+        default_factory=list, description="Command (argv) that starts them again; Patroni then rejoins the node as "
+        "a standby of the new leader.")
+
+
+class PatroniHa(_Model):
+    """Patroni's REST API (docs/drills.md, "HA backends")."""
+
+    members: dict[str, PatroniMember] = Field(default_factory=dict, description="PostgreSQL node name -> its "
+                                              "Patroni (the member name must be the node name).")
+    username: str | None = Field(None, description="restapi.authentication.username of Patroni.")
+    password: Secret | None = Field(None, description="restapi.authentication.password of Patroni.")
+    ca_file: Path | None = Field(None, description="CA bundle for an HTTPS REST API.")
+    timeout: Seconds = Field(5.0, gt=0, description="Timeout of each REST API request (a switchover waits longer).")
+
+
+class KubernetesHa(_Model):
+    """Database pods in Kubernetes, run by Patroni or an operator (docs/drills.md, "HA backends")."""
+
+    namespace: str = Field(description="Namespace of the database pods.")
+    pods: dict[str, str] = Field(default_factory=dict, description="PostgreSQL node name -> its pod.")
+    statefulsets: dict[str, str] = Field(
+        default_factory=dict, description="PostgreSQL node name -> the StatefulSet of its pod (fault scale_to_zero).")
+    fault: Literal["delete_pod", "scale_to_zero"] = Field(
+        "delete_pod", description="How the primary is lost: its pod deleted (the StatefulSet recreates it), or its "
+        "StatefulSet scaled to zero (restored afterwards).")
+    role_label: str = Field("role", description="Pod label holding the role (Patroni on Kubernetes: role; the "
+                            "Zalando operator: spilo-role).")
+    leader_values: list[str] = Field(default_factory=lambda: ["master", "primary"],
+                                     description="Values of role_label that mark the primary's pod.")
+
+
+class HaConfig(_Model):
+    """How a drill controls the database nodes: itself, or through the platform's HA layer."""
+
+    backend: Literal["local", "patroni", "kubernetes"] = Field(
+        "local", description="local: pg_ctl/pg_rewind beside the data directories (drills.nodes); patroni: "
+        "Patroni's REST API; kubernetes: lose the primary's pod through the Kubernetes API.")
+    patroni: PatroniHa | None = None
+    kubernetes: KubernetesHa | None = None
+    stop_after: float = Field(3.0, gt=0, description="Observed drills: with nothing recovered after "
+                              "objectives.rto times this factor, the drill stops, restores what it can and fails.")
+    probe_interval: Seconds = Field(0.05, gt=0, description="Split-brain probe: one write to each node, directly, "
+                                    "per interval.")
+    poll: Seconds = Field(0.05, gt=0, description="How often an observed drill reads the HA layer's state.")
+
+
 class DrillAlertsPerMode(_Model):
     planned: list[str] | None = Field(None, description="Alert names for planned drills (unset: the default).")
     unplanned: list[str] | None = Field(None, description="Alert names for unplanned drills (unset: the default).")
@@ -713,6 +767,7 @@ class DrillsConfig(_Model):
     nodes: dict[str, DrillNode] = Field(default_factory=dict, description="PostgreSQL node name -> server control.")
     reports_dir: Path | None = Field(None, description="Where reports are written (default: <state.dir>/reports).")
     alerts: DrillAlertsConfig = Field(default_factory=DrillAlertsConfig)
+    ha: HaConfig = Field(default_factory=HaConfig)
     max_age: Seconds = Field(
         30 * 86400.0, description="DR readiness: without a passed drill of a region pair this recent, it is not ready.",
     )

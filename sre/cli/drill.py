@@ -100,6 +100,9 @@ def failover(
                                                                       "touches nothing.")] = False,
     failback: Annotated[bool, typer.Option("--failback", help="Then switch back the same way (pg_rewind, new "
                                                               "slot).")] = False,
+    observe: Annotated[bool, typer.Option("--observe", help="Observed drill: only lose the primary (unplanned) and "
+                                          "measure how the HA layer (drills.ha.backend) recovers: detection, "
+                                          "promotion, path back.")] = False,
     yes: Annotated[bool, typer.Option("--yes", help="Confirm a drill against production.")] = False,
     reason: Annotated[str | None, typer.Option(help="Why (required with --execute against production; "
                                                     "recorded in the report).")] = None,
@@ -114,8 +117,9 @@ def failover(
     from sre.drills.failover import DrillRequest, default_actor, plan, validate
 
     cfg = load(config)
-    req = DrillRequest(from_region, to_region, cluster, mode.value, failback, reason, "manual", default_actor(),
-                       stop_on=list(stop_on or []))
+    req = DrillRequest(from_region, to_region, cluster, Mode.unplanned.value if observe else mode.value, failback,
+                       reason, "manual", default_actor(), stop_on=list(stop_on or []),
+                       kind="observed" if observe else "orchestrated")
     if not execute:
         p = plan(cfg, req)
         emit(output, p, lambda c: _print_plan(c, p))

@@ -21,7 +21,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from sre.drills import alerting, measure
+from sre.drills import alerting, ha_switch, measure
+from sre.drills.ha import backend as ha_backend
 from sre.drills.nodes import Member, in_region, members, pick_cluster
 from sre.drills.steps import Event, Interrupted, NotUndone, Outcome, Runner, Step, deferred_signals, interruptible
 from sre.errors import CheckFailed, UsageError
@@ -32,12 +33,14 @@ if TYPE_CHECKING:
     from sre.checks.result import CheckResult
     from sre.config import SreConfig
     from sre.drills.canary import Canary
+    from sre.drills.splitbrain import SplitBrainProbe
     from sre.jobs import JobContext, JobOutcome
     from sre.store import Store
 
 log = get_logger("sre.drills.failover")
 
 MODES = ("planned", "unplanned")
+KINDS = ("orchestrated", "observed")  # the drill switches, or only injects the fault and watches
 CANARY_WARMUP_ACKS = 5
 VERIFY_ACKS = 3
 VERIFY_TIMEOUT = 30.0
@@ -65,12 +68,23 @@ class DrillRequest:
     # inject faults here, through the same undo path a real failure takes.
     hooks: dict[str, Hook] = field(default_factory=dict)
     stop_on: list[str] = field(default_factory=list)  # alerts that abort the drill (with drills.alerts.stop_on)
+    kind: str = "orchestrated"  # orchestrated | observed (only the fault is injected)
 
 
 def validate(cfg: SreConfig, req: DrillRequest, *, execute: bool, yes: bool) -> None:
     """Refuse a request that is wrong before anything is contacted (exit 2)."""
     if req.mode not in MODES:
         raise UsageError(f"--mode must be planned or unplanned, not {req.mode!r}")
+    if req.kind not in KINDS:
+        raise UsageError(f"the kind of drill must be orchestrated or observed, not {req.kind!r}")
+    if req.kind == "observed" and req.mode != "unplanned":
+        raise UsageError("an observed drill loses the primary: it is unplanned by nature (--mode unplanned)")
+    backend = cfg.drills.ha.backend
+    if req.kind == "observed" and backend == "local":
+        raise UsageError("an observed drill needs an HA layer that recovers on its own: set drills.ha.backend "
+                         "(patroni or kubernetes)")
+    if req.kind == "orchestrated" and backend == "kubernetes":
+        raise UsageError("the kubernetes backend only loses pods: run an observed drill (--observe)")
     if req.from_region == req.to_region:
         raise UsageError("--from and --to name the same region")
     for r in (req.from_region, req.to_region):
@@ -142,21 +156,29 @@ def plan(cfg: SreConfig, req: DrillRequest) -> dict[str, Any]:
              {"phase": "failover", "step": "canary", "undo": "wait for canary writes to resume, then stop it",
               "title": f"canary row every {cfg.drills.canary_interval * 1000:.0f} ms into "
                        f"{cfg.drills.canary_table} through {record}"}]
-    failover = [{"phase": "failover", **s} for s in _switch_plan(
-        src, dst, req.mode, record, kube[dst.region].deployments if dst.region in kube else {}, "")]
+    backend = cfg.drills.ha.backend
+
+    def switch_plan(old: Member, new: Member, mode: str, kind: str, prefix: str) -> list[dict[str, str]]:
+        deps = kube[new.region].deployments if new.region in kube else {}
+        if backend == "local":
+            return _switch_plan(old, new, mode, record, deps, prefix)
+        scale = ", ".join(f"{k}={v}" for k, v in deps.items()) or "nothing configured"
+        return ha_switch.plan(backend, kind, mode, old, new, record, scale, prefix)
+
+    failover = [{"phase": "failover", **s} for s in switch_plan(src, dst, req.mode, req.kind, "")]
     steps += failover[:-1] + hold + failover[-1:]
     if req.failback:
-        steps += [{"phase": "failback", **s} for s in _switch_plan(
-            dst, src, "planned", record, kube[src.region].deployments if src.region in kube else {}, "failback.")]
+        steps += [{"phase": "failback", **s} for s in switch_plan(dst, src, "planned", "orchestrated", "failback.")]
     notes = []
     for m, why in ((src, "unplanned mode and --failback"), (dst, "undoing a promotion and --failback")):
-        if m.ctl is None:
+        if backend == "local" and m.ctl is None:
             notes.append(f"no drills.nodes.{m.name}: {why} need it (pg_ctl/pg_rewind beside its data directory)")
     if not alerting.active(cfg):
         notes.append("no endpoints.alertmanager (or drills.alerts.enabled is off): alerts are neither silenced "
                      "nor graded, and the remediation worker is told of the drill only through the state store")
     objectives = cfg.postgres.clusters[cluster].objectives
     return {"dry_run": True, "cluster": cluster, "environment": cfg.environment, "mode": req.mode,
+            "kind": req.kind, "backend": backend,
             "failback": req.failback, "from": {"region": src.region, "node": src.name, "target": src.target},
             "to": {"region": dst.region, "node": dst.name, "target": dst.target}, "record": record,
             "objectives": {"rto_seconds": objectives.rto, "rpo_seconds": objectives.rpo},
@@ -185,12 +207,14 @@ class Switch:
     scaled: dict[str, int] = field(default_factory=dict)  # namespace/name -> replicas before
     promoted: bool = False
     measured: dict[str, Any] = field(default_factory=dict)
+    ha: dict[str, Any] = field(default_factory=dict)  # what an observed switch saw of the HA layer
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "from": self.old.name, "to": self.new.name, "mode": self.mode,
                 "old_primary_lsn": self.old_lsn, "new_primary_replayed_lsn": self.replayed_lsn,
                 "lsn_gap_bytes": self.lsn_gap_bytes, "promote_seconds": self.promote_seconds,
-                "dns_insync_seconds": self.dns_insync_seconds, **self.measured}
+                "dns_insync_seconds": self.dns_insync_seconds, **self.measured,
+                **({"ha": self.ha} if self.ha else {})}
 
 
 class FailoverDrill:
@@ -210,6 +234,8 @@ class FailoverDrill:
         self.dst = in_region(ms, req.to_region, self.cluster)
         self.record = cfg.dns.records[cfg.drills.record]
         self.dns: DnsProvider = dns.provider(cfg)
+        self.ha = ha_backend(cfg, self.cluster, ms)
+        self.probe: SplitBrainProbe | None = None
         self.on_event = on_event
         self._external_cancel = cancelled or (lambda: False)
         self.runner = Runner(self._event, self._cancelled)
@@ -237,6 +263,8 @@ class FailoverDrill:
         """Asked by the runner before each step: a stop-condition alert raises StopCondition here."""
         if self.alerting is not None:
             self.alerting.raise_if_stopped()
+        if self.probe is not None and self.probe.split_brain():
+            raise alerting.StopCondition(self.probe.section()["message"])
         return self._external_cancel()
 
     def _event(self, ev: Event) -> None:
@@ -315,10 +343,25 @@ class FailoverDrill:
         self.canary = Canary(self._resolver(), self.cfg.drills.canary_table, self.drill_id,
                              self.cfg.drills.canary_interval)
         self.canary.prepare()
+        self.start_probe()
         self.canary.start()
         self.canary.wait_for(lambda acks: len(acks) >= CANARY_WARMUP_ACKS, 10.0,
                              f"{CANARY_WARMUP_ACKS} acknowledged writes")
         return {"table": self.cfg.drills.canary_table, "interval_seconds": self.cfg.drills.canary_interval}
+
+    def start_probe(self) -> None:
+        """The split-brain probe: a write straight to every node, each on its own interval."""
+        from sre.drills.splitbrain import SplitBrainProbe, create_table, probe_dsn
+
+        nodes = {m.name: m for m in (self.src, self.dst)}
+        create_table(probe_dsn(self.src.node.dsn.resolve().get_secret_value()))
+
+        def dsn_of(m: Member) -> Callable[[], str]:
+            return lambda: probe_dsn(m.node.dsn.resolve().get_secret_value())
+
+        self.probe = SplitBrainProbe({n: dsn_of(m) for n, m in nodes.items()}, self.drill_id,
+                                     self.cfg.drills.ha.probe_interval)
+        self.probe.start()
 
     def undo_canary(self) -> dict[str, Any]:
         """Prove the application path writes again (through the restored record), then stop."""
@@ -335,6 +378,8 @@ class FailoverDrill:
     # ------------------------------------------------------------------ one switch
 
     def switch_steps(self, sw: Switch, phase: str) -> list[Step]:
+        if self.ha.name != "local":
+            return ha_switch.steps(self, sw, phase, self.req.kind if phase == "failover" else "orchestrated")
         p = "" if phase == "failover" else "failback."
         plan = {s["step"]: s for s in _switch_plan(sw.old, sw.new, sw.mode, self.record,
                                                    self._deployments(sw.new.region), p)}
@@ -355,24 +400,20 @@ class FailoverDrill:
 
     def fence(self, sw: Switch) -> dict[str, Any]:
         if sw.mode == "unplanned":
-            ctl = sw.old.control("an unplanned drill")
+            sw.old.control("an unplanned drill")
             # The last position we can know of a server about to be lost; rows acknowledged after
             # it are still counted by the canary.
             sw.old_lsn = sw.old.current_lsn()
-            ctl.stop("immediate")
+            out = self.ha.lose(sw.old)
             sw.fenced_at = time.time()
-            return {"stopped": sw.old.name, "mode": "immediate", "last_known_lsn": sw.old_lsn}
+            return {**out, "last_known_lsn": sw.old_lsn}
         ended = sw.old.fence()
         sw.fenced_at = time.time()
         return {"read_only": True, "sessions_ended": ended}
 
     def undo_fence(self, sw: Switch) -> dict[str, Any]:
         if sw.mode == "unplanned":
-            ctl = sw.old.control("restarting the stopped primary")
-            ctl.start()
-            if sw.old.in_recovery():
-                raise NotUndone(f"{sw.old.name} started as a standby, not as the primary")
-            return {"started": sw.old.name, "writable": sw.old.writable()}
+            return self.ha.restore(sw.old)
         if sw.old.in_recovery():
             raise NotUndone(f"{sw.old.name} is a standby now; it was not made read-write")
         if not sw.old.unfence():
@@ -532,6 +573,8 @@ class FailoverDrill:
             time.sleep(0.05)
 
     def rejoin_step(self, sw: Switch, phase: str) -> Step:
+        if self.ha.name != "local":
+            return ha_switch.rejoin_step(self, sw, phase)
         name = "rejoin" if phase == "failover" else "failback.rejoin"
         title = f"rejoin {sw.old.name} as standby of {sw.new.name} (pg_rewind, new slot {sw.old.slot})"
 
@@ -571,6 +614,9 @@ class FailoverDrill:
             with deferred_signals():
                 if self.canary is not None and self.canary.running:
                     self.canary.stop()
+                if self.probe is not None and self.probe.running:
+                    self.probe.stop()
+                self._clear_hold()
                 if self.alerting is not None:
                     fault = self.switches[0].fenced_at if self.switches else None
                     self.alerting.finish(fault, interrupted=signalled or self.interrupted_by_signal())
@@ -579,6 +625,15 @@ class FailoverDrill:
                 finally:
                     self._lease.release()
         return result
+
+    def _clear_hold(self) -> None:
+        """Maintenance mode never outlives a drill: the undo clears it; this is the net under the undo."""
+        if not self.ha.holding:
+            return
+        try:
+            self.notes.append(f"maintenance mode was still set at the end: cleared ({self.ha.release()})")
+        except Exception as exc:
+            self.notes.append(f"could not check or clear the HA layer's maintenance mode: {exc}")
 
     def _phases(self) -> tuple[str, str]:
         pre = self.runner.run([self.step("preflight", "preflight checks (read-only)", self.preflight)])
@@ -597,7 +652,7 @@ class FailoverDrill:
         self.outcomes["failover"] = out
         if not out.completed:
             return "aborted", self._abort_message("failover", out)
-        if self.src.ctl is None:
+        if self.ha.name == "local" and self.src.ctl is None:
             self.notes.append(f"{self.src.name} was left {'stopped' if fo.mode == 'unplanned' else 'fenced'}: "
                               f"rebuild it as a standby of {self.dst.name} (no drills.nodes.{self.src.name})")
             return "completed", "failed over; the old primary was not rejoined"
@@ -639,6 +694,8 @@ class FailoverDrill:
         return bool(runs) and runs[-1].status == "interrupted" and self.stop_reason() is None
 
     def stop_reason(self) -> str | None:
+        if self.probe is not None and self.probe.split_brain():
+            return str(self.probe.section()["message"])
         stop = self.alerting.stopped_by if self.alerting is not None else None
         return stop["why"] if stop else None
 

@@ -118,18 +118,12 @@ def dns(d: FailoverDrill) -> list[CheckResult]:
 
 
 def control(d: FailoverDrill) -> list[CheckResult]:
-    problems, warnings = [], []
-    if d.req.mode == "unplanned" and d.src.ctl is None:
-        problems.append(f"an unplanned drill stops {d.src.name}: configure drills.nodes.{d.src.name}")
-    if d.req.failback:
-        problems += [f"--failback rewinds {m.name}: configure drills.nodes.{m.name}"
-                     for m in (d.src, d.dst) if m.ctl is None]
-    if not d.req.failback:
-        if d.src.ctl is None:
-            warnings.append(f"{d.src.name} will be left fenced, not rejoined (no drills.nodes.{d.src.name})")
-        if d.dst.ctl is None:
-            warnings.append(f"a failure after promotion cannot be undone automatically (no drills.nodes.{d.dst.name})")
-    return [_result("control", d.cluster, problems, "pg_ctl/pg_rewind available where needed", warnings=warnings)]
+    """What the node-control backend needs for this request (drills.ha.backend)."""
+    problems, warnings = d.ha.problems(mode=d.req.mode, kind=d.req.kind, failback=d.req.failback, src=d.src,
+                                       dst=d.dst)
+    ok = "pg_ctl/pg_rewind available where needed" if d.ha.name == "local" else \
+        f"the {d.ha.name} backend can drive this drill"
+    return [_result("control", d.cluster, problems, ok, {"backend": d.ha.name}, warnings)]
 
 
 def health(d: FailoverDrill) -> list[CheckResult]:

@@ -93,6 +93,29 @@ def verdicts(d: FailoverDrill) -> list[dict[str, Any]]:
     return out
 
 
+def split_brain_verdict(d: FailoverDrill) -> list[dict[str, Any]]:
+    if d.probe is None:
+        return []
+    found = d.probe.split_brain()
+    return [{"switch": "drill", "objective": "split-brain", "measured": len(found), "target": 0, "unit": "overlaps",
+             "pass": not found, "basis": "acceptance windows of direct writes to each node never overlap"}]
+
+
+def recommendations(d: FailoverDrill) -> list[dict[str, Any]]:
+    """For an observed switch that missed the RTO: the HA setting that dominates and values that meet it."""
+    from sre.drills.recommend import patroni
+
+    out = []
+    for sw in d.switches:
+        settings = sw.ha.get("settings") or {}
+        if sw.mode != "unplanned" or d.ha.name != "patroni":
+            continue
+        rec = patroni(sw.measured, settings, d.objectives.rto)
+        if rec is not None:
+            out.append({"switch": sw.name, **rec})
+    return out
+
+
 def _undo_summary(d: FailoverDrill) -> dict[str, Any]:
     undone: list[str] = []
     not_undone: list[dict[str, str]] = []
@@ -132,7 +155,12 @@ def _topology(d: FailoverDrill) -> dict[str, Any]:
 
 
 def build(d: FailoverDrill, status: str, message: str) -> dict[str, Any]:
-    vs = verdicts(d)
+    vs = verdicts(d) + split_brain_verdict(d)
+    probe = d.probe.section() if d.probe is not None else None
+    if probe is not None and probe["verdict"] == "fail" and status in ("completed", "aborted"):
+        status = "failed"
+        if probe["message"] not in message:
+            message = f"{probe['message']}; {message}"
     al = d.alerting.section() if d.alerting is not None else not_configured(
         "not checked: no endpoints.alertmanager (or drills.alerts.enabled is off)")
     if status == "completed":
@@ -180,6 +208,9 @@ def build(d: FailoverDrill, status: str, message: str) -> dict[str, Any]:
         "undo": _undo_summary(d),
         "topology_after": _topology(d) if changed else {},
         "notes": d.notes,
+        "backend": d.ha.name, "drill_kind": d.req.kind,
+        "split_brain": probe,
+        "recommendations": recommendations(d),
         "canary": canary,
         "estimate": d.estimate,
         "estimate_vs_measured": compare_estimate(d.estimate, fo),
@@ -233,10 +264,25 @@ def markdown(rep: dict[str, Any], png_name: str | None = None) -> str:
                   f"LSN gap {_fmt(sw.get('lsn_gap_bytes'))} bytes",
                   f"- promotion (pg_promote + CHECKPOINT): {_fmt(sw.get('promote_seconds'), ' s')}; "
                   f"DNS INSYNC wait: {_fmt(sw.get('dns_insync_seconds'), ' s')}"]
+        if sw.get("detection_seconds") is not None:
+            lines.append(f"- observed recovery: detection **{_fmt(sw['detection_seconds'], ' s')}**, promotion "
+                         f"**{_fmt(sw.get('promotion_seconds'), ' s')}**, path back to writes "
+                         f"**{_fmt(sw.get('path_back_seconds'), ' s')}** (they add up to the RTO)")
         if sw.get("lost"):
             lines.append(f"- lost rows: {', '.join(str(n) for n in sw['lost'][:50])}"
                          + (" ..." if len(sw["lost"]) > 50 else ""))
         lines.append("")
+    sb = rep.get("split_brain")
+    if sb:
+        lines += ["## Split-brain probe", "",
+                  f"**{'FAIL' if sb['verdict'] == 'fail' else 'PASS'}**: {sb['message']} (a direct write to each node "
+                  f"every {sb['interval_seconds'] * 1000:.0f} ms).", ""]
+        for o in sb["overlaps"]:
+            lines.append(f"- **split-brain**: {' and '.join(o['nodes'])} both accepted writes from {o['start']} to "
+                         f"{o['end']} ({o['seconds']:.3f} s)")
+        lines.append("")
+    for r in rep.get("recommendations") or []:
+        lines += [f"## Recommendation ({r['switch']})", "", f"- {r['why']}", f"- {r['message']}", ""]
     if png_name:
         lines += [f"![timeline]({png_name})", ""]
     lines += ["## Timeline (UTC)", "", "| start | step | kind | duration | status | detail |",
@@ -317,9 +363,20 @@ def timeline_png(rep: dict[str, Any]) -> bytes | None:
             ax2.axvspan(last["ts"] - t0, first["ts"] - t0, color="#c62828", alpha=0.25)
             ax2.annotate(f"{sw['name']} RTO {sw['rto_seconds']:.2f}s", (first["ts"] - t0, len(targets) - 0.5),
                          fontsize=8, color="#c62828")
-    ax2.set_yticks(range(len(targets)))
-    ax2.set_yticklabels([f"{nodes[t]} ({t})" if t in nodes else t for t in targets], fontsize=8)
-    ax2.set_ylim(-0.8, max(len(targets), 1) - 0.2 + 0.6)
+    labels = [f"{nodes[t]} ({t})" if t in nodes else t for t in targets]
+    sb = rep.get("split_brain") or {}
+    probed = sorted({w["node"] for w in sb.get("windows", [])})
+    for j, node in enumerate(probed):  # the probe's acceptance windows, one row per node
+        y = len(targets) + j
+        ax2.broken_barh([(w["start_ts"] - t0, max(w["end_ts"] - w["start_ts"], 0.01))
+                         for w in sb["windows"] if w["node"] == node], (y - 0.3, 0.6), color=f"C{j + 3}")
+        labels.append(f"probe: {node} accepts writes")
+    for o in sb.get("overlaps", []):
+        ax2.axvspan(o["start_ts"] - t0, max(o["end_ts"], o["start_ts"] + 0.02) - t0, color="#6a1b9a", alpha=0.5)
+        ax2.annotate("split-brain", (o["start_ts"] - t0, len(labels) - 0.5), fontsize=8, color="#6a1b9a")
+    ax2.set_yticks(range(len(labels)))
+    ax2.set_yticklabels(labels, fontsize=8)
+    ax2.set_ylim(-0.8, max(len(labels), 1) - 0.2 + 0.6)
     ax2.set_xlabel("seconds since the drill started")
     ax2.set_title("canary writes acknowledged (shaded: write gap)", fontsize=9)
     if alert_rows:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import secrets
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from sre.files import write_private
+from sre.sandbox.patroni import PatroniPair
 from sre.sandbox.wan import client_link
 
 if TYPE_CHECKING:
@@ -84,9 +86,13 @@ def sandbox_config(stack: Stack, state_dir: Path, *, webhook_token: str | None =
                           "dsn": _secret_file(sec, f"pg-{r.name}-dsn", r.dsn)}],
             "objectives": {"rpo": "5m", "rto": "60s", "lag_warn": "5s", "lag_fail": "30s"},
         }}}
-        # The drill restarts and rewinds these servers itself (pg_ctl, pg_rewind): how each one runs.
-        cfg["drills"] = {"nodes": {n.name: {"datadir": str(n.datadir), "start_options": " ".join(n.server_options()[2:]),
-                                            "log_file": str(n.log_path)} for n in (p, r)}}
+        if isinstance(stack.postgres, PatroniPair):
+            cfg["drills"] = {"ha": patroni_ha(stack.postgres, sec)}
+        else:
+            # The drill restarts and rewinds these servers itself (pg_ctl, pg_rewind): how each one runs.
+            cfg["drills"] = {"nodes": {n.name: {"datadir": str(n.datadir),
+                                                "start_options": " ".join(n.server_options()[2:]),
+                                                "log_file": str(n.log_path)} for n in (p, r)}}
     if stack.redis:
         cfg["redis"] = {"pairs": {"cache": {
             "primary": {"name": "primary", "region": "us-east-1",
@@ -125,6 +131,18 @@ def sandbox_config(stack: Stack, state_dir: Path, *, webhook_token: str | None =
                 cfg["backups"]["main-pitr"] = {"cluster": "main", **stack.pgbackrest.site.backup_set(),
                                                "max_age": "1d", "pitr": {"target": "latest-minus 2m"}}
     return cfg
+
+
+def patroni_ha(pair: PatroniPair, sec: Path) -> dict[str, Any]:
+    """drills.ha for the sandbox's Patroni pair: its REST API, and each node's fault and restore as
+    commands, as production configures ssh or systemctl ones."""
+    def ctl(action: str, node_dir: Path) -> list[str]:
+        return [sys.executable, "-m", "sre.sandbox.patroni", action, str(node_dir)]
+
+    return {"backend": "patroni", "patroni": {
+        "username": pair.auth[0], "password": _secret_file(sec, "patroni-rest-password", pair.auth[1]),
+        "members": {n.name: {"url": n.url, "fault": ctl("kill", n.dir), "restore": ctl("start", n.dir)}
+                    for n in pair.nodes}}}
 
 
 def write_sandbox_config(stack: Stack, state_dir: Path, **kwargs: Any) -> Path:

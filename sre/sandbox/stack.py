@@ -18,6 +18,7 @@ from sre.local.postgres import chown_for_postgres
 from sre.sandbox.appsim import AppSim
 from sre.sandbox.exporters import Exporters, Probe
 from sre.sandbox.moto import Moto
+from sre.sandbox.patroni import HaTimings, PatroniPair
 from sre.sandbox.pgbackrest import PgBackRestSandbox
 from sre.sandbox.postgres import PgPair
 from sre.sandbox.prometheus import Alertmanager, Prometheus, new_alertmanager, new_prometheus
@@ -45,7 +46,10 @@ class Stack:
 
     @classmethod
     def start(cls, components: set[str] | frozenset[str] = ALL, root: Path | None = None,
-              wan: WanSettings | None = None) -> Stack:
+              wan: WanSettings | None = None, ha: str | None = None, ha_timings: HaTimings | None = None) -> Stack:
+        """`ha="patroni"`: etcd and two Patroni-managed nodes instead of the plain PostgreSQL pair."""
+        if ha not in (None, "patroni"):
+            raise ValueError(f"unknown HA layer {ha!r} (known: patroni)")
         unknown = set(components) - ALL
         if unknown:
             raise ValueError(f"unknown sandbox components: {sorted(unknown)}")
@@ -72,7 +76,11 @@ class Stack:
             stack.prometheus = new_prometheus(root / "prometheus",
                                               stack.alertmanager.url if stack.alertmanager else None)
         if "postgres" in components:
-            tasks.append(timed("postgres", lambda: setattr(stack, "postgres", PgPair.start(root / "postgres"))))
+            if ha == "patroni":
+                tasks.append(timed("postgres", lambda: setattr(stack, "postgres", PatroniPair.start_ha(
+                    root / "postgres", ha_timings))))
+            else:
+                tasks.append(timed("postgres", lambda: setattr(stack, "postgres", PgPair.start(root / "postgres"))))
         if stack.alertmanager:
             tasks.append(timed("alertmanager", stack.alertmanager.start))
         if stack.prometheus:
@@ -111,6 +119,8 @@ class Stack:
                 out.append({"component": f"postgresql {role} ({node.name}, {node.region})",
                             "url": f"postgresql://postgres@127.0.0.1:{node.port}/postgres",
                             "pid": node.process.pid if node.process else None, "log": str(node.log_path)})
+        if isinstance(self.postgres, PatroniPair):
+            out.extend(self.postgres.components())
         for name, part in (("prometheus", self.prometheus), ("alertmanager", self.alertmanager)):
             if part is not None:
                 out.append({"component": name, "url": part.url,
