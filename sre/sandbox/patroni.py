@@ -28,8 +28,9 @@ from typing import Any
 
 import yaml
 
-from sre.sandbox.postgres import PG_BIN, PgPair, PgServer, chown_for_postgres
-from sre.sandbox.procs import ManagedProcess, SandboxError, free_port, pid_alive, require_binary, wait_until
+from sre.local.postgres import PG_BIN, PgServer, chown_for_postgres
+from sre.local.procs import ManagedProcess, ProcessError, free_port, pid_alive, require_binary, wait_until
+from sre.sandbox.postgres import PgPair
 
 SCOPE = "sre-sandbox"
 PID_FILE = "patroni.pid"
@@ -245,7 +246,7 @@ class PatroniPair(PgPair):
         if self.etcd is not None:
             self.etcd.stop()
         if errors:
-            raise SandboxError("patroni", "; ".join(errors))
+            raise ProcessError("patroni", "; ".join(errors))
 
 
 # --------------------------------------------------------------------------- kill / start from outside

@@ -20,10 +20,10 @@ import yaml
 from sre.adapters.dns import Route53, record_for_target, route53_client
 from sre.config import SreConfig, load_config
 from sre.drills.failover import DrillRequest, FailoverDrill, run_drill
+from sre.local.procs import wait_until
 from sre.sandbox import Stack
 from sre.sandbox.config import sandbox_config
 from sre.sandbox.patroni import FAST, PatroniPair
-from sre.sandbox.procs import wait_until
 from sre.store import open_store
 
 pytestmark = pytest.mark.slow
