@@ -39,6 +39,7 @@ class DrillFact:
     estimate: dict[str, Any] | None = None  # the readiness estimate its preflight took
     measured_rpo_seconds: float | None = None
     mode: str = "planned"
+    detection_seconds: float | None = None  # an observed drill: until the HA layer replaced the primary
 
 
 @dataclass

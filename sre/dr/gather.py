@@ -137,9 +137,11 @@ def drills(store: Store) -> list[DrillFact]:
             switches = rep.get("switches") or [{}]
             assert r.finished is not None
             rpo = switches[0].get("rpo_seconds")
+            detected = switches[0].get("detection_seconds")
             out.append(DrillFact(r.id, r.from_region, r.to_region, r.status, r.finished, r.rto_seconds,
                                  switches[0].get("dns_insync_seconds"), rep.get("estimate"),
-                                 float(rpo) if rpo is not None else None, r.mode))
+                                 float(rpo) if rpo is not None else None, r.mode,
+                                 float(detected) if detected is not None else None))
         return out
 
 
@@ -184,8 +186,14 @@ def buckets(cfg: SreConfig, store: Store, now: datetime, live: bool) -> list[Che
         return [CheckResult("bucket.replication", "all", "fail", {}, str(exc))]
 
 
-def detection(cfg: SreConfig) -> tuple[float, str]:
-    """The longest `for:` of the detection alerts plus one evaluation interval."""
+def detection(cfg: SreConfig, history: list[DrillFact] | None = None) -> tuple[float, str]:
+    """How long a lost primary goes undetected: as the HA layer's last observed drill measured it
+    (the HA layer, not an alert, replaces the primary), else the longest `for:` of the detection
+    alerts plus one evaluation interval."""
+    measured = next((d for d in history or [] if d.detection_seconds is not None), None)
+    if measured is not None and measured.detection_seconds is not None:
+        return measured.detection_seconds, (f"the HA layer's detection as measured by observed drill {measured.id} "
+                                            f"({human_seconds(measured.detection_seconds)})")
     wanted = set(cfg.dr.detection_alerts)
     found: dict[str, float] = {}
     root = alerts_dir(cfg)
@@ -247,7 +255,7 @@ def gather(cfg: SreConfig, store: Store, targets: set[str], *, live: bool = Fals
         futures = {k: pool.submit(timed(k, fn)) for k, fn in calls.items()}
         points = timed("backups", lambda: recovery_points(cfg, store))()
         history = timed("drills", lambda: drills(store))()
-        seconds, basis = timed("detection", lambda: detection(cfg))()
+        seconds, basis = timed("detection", lambda: detection(cfg, history))()
         got = {k: f.result() for k, f in futures.items()}
     if outside is not None:
         got.update(dns=outside["dns"], deployments=outside["deployments"])

@@ -6,94 +6,36 @@ from __future__ import annotations
 
 import os
 import signal
-import tempfile
-import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
-import yaml
 
-from sre.adapters.dns import Route53, record_for_target, route53_client
-from sre.config import SreConfig, load_config
+from sre.config import SreConfig
 from sre.drills.failover import DrillRequest, FailoverDrill, run_drill
 from sre.local.procs import wait_until
-from sre.sandbox import Stack
-from sre.sandbox.config import sandbox_config
-from sre.sandbox.patroni import FAST, PatroniPair
 from sre.store import open_store
+from tests.ha_env import HaEnv, start_ha_env
 
 pytestmark = pytest.mark.slow
 
 
-@dataclass
-class Ha:
-    stack: Stack
-    path: Path
-
-    @property
-    def pair(self) -> PatroniPair:
-        assert isinstance(self.stack.postgres, PatroniPair)
-        return self.stack.postgres
-
-    def config(self, **objectives: Any) -> SreConfig:
-        cfg = load_config(self.path)
-        for k, v in objectives.items():
-            setattr(cfg.postgres.clusters["main"].objectives, k, v)
-        return cfg
-
-    def cluster(self) -> dict[str, Any]:
-        return dict(httpx.get(f"{self.pair.nodes[1].url}/cluster", timeout=2).json())
-
-    def roles(self) -> dict[str, tuple[str, str]]:
-        return {m["name"]: (m["role"], m["state"]) for m in self.cluster()["members"]}
-
-    def patch_config(self, body: dict[str, Any]) -> None:
-        r = httpx.patch(f"{self.pair.nodes[0].url}/config", json=body, auth=self.pair.auth, timeout=5)
-        assert r.status_code == 200, r.text
-
-    def settle(self) -> None:
-        """east1 leads, west1 streams from it (what every test starts from and leaves)."""
-        wait_until(lambda: self.roles() == {"east1": ("leader", "running"), "west1": ("replica", "running")},
-                   timeout=60, what="east1 leading, west1 its running replica")
-        self.pair.wait_streaming(timeout=30)
-
-
 @pytest.fixture(scope="module")
-def ha() -> Iterator[Ha]:
-    stack = Stack.start({"postgres", "moto"}, ha="patroni", ha_timings=FAST)
-    state = Path(tempfile.mkdtemp(prefix="sre-ha-state-"))
+def ha() -> Iterator[HaEnv]:
+    env = start_ha_env()
     try:
-        cfg = sandbox_config(stack, state)
-        cfg["environment"] = "staging"
-        cfg.pop("backups", None)  # no backup is taken here: the preflight would refuse a stale set
-        cfg["dns"]["zone"] = f"ha{uuid.uuid4().hex[:6]}.sandbox."
-        cfg["dns"]["records"] = {"db": "db." + cfg["dns"]["zone"]}
-        path = state / "sre.yaml"
-        path.write_text(yaml.safe_dump(cfg))
-        env = Ha(stack, path)
-        loaded = env.config()
-        r53 = Route53(route53_client(loaded.aws), loaded.dns.zone)  # type: ignore[union-attr]
-        r53.ensure_zone()
-        r53.wait_insync(r53.upsert_record(record_for_target(loaded.dns.records["db"],  # type: ignore[union-attr]
-                                                            f"127.0.0.1:{env.pair.primary.port}", 30)))
         yield env
     finally:
-        stack.stop()
-        import shutil
-
-        shutil.rmtree(state, ignore_errors=True)
+        env.stop()
 
 
-def drill(env: Ha, cfg: SreConfig | None = None, **kwargs: Any) -> dict[str, Any]:
+def drill(env: HaEnv, cfg: SreConfig | None = None, **kwargs: Any) -> dict[str, Any]:
     cfg = cfg or env.config()
     return run_drill(cfg, open_store(cfg), DrillRequest("us-east-1", "eu-west-1", actor="test", **kwargs))
 
 
-def test_planned_switchover_through_the_rest_api_and_back(ha: Ha) -> None:
+def test_planned_switchover_through_the_rest_api_and_back(ha: HaEnv) -> None:
     ha.settle()
     rep = drill(ha, failback=True)
 
@@ -110,7 +52,7 @@ def test_planned_switchover_through_the_rest_api_and_back(ha: Ha) -> None:
     ha.settle()
 
 
-def test_maintenance_mode_is_cleared_after_sigint(ha: Ha) -> None:
+def test_maintenance_mode_is_cleared_after_sigint(ha: HaEnv) -> None:
     ha.settle()
     seen: dict[str, Any] = {}
 
@@ -127,7 +69,7 @@ def test_maintenance_mode_is_cleared_after_sigint(ha: Ha) -> None:
     assert ha.roles()["east1"][0] == "leader"  # nothing was lost: the fault step never ran
 
 
-def test_observed_drill_measures_the_ha_layer_and_recommends_settings(ha: Ha) -> None:
+def test_observed_drill_measures_the_ha_layer_and_recommends_settings(ha: HaEnv) -> None:
     ha.settle()
     # An RTO objective Patroni cannot meet with ttl 10 s: the report must say what to change.
     cfg = ha.config(rto=8.0)
@@ -155,7 +97,7 @@ def test_observed_drill_measures_the_ha_layer_and_recommends_settings(ha: Ha) ->
     ha.settle()
 
 
-def test_split_brain_probe_catches_a_second_primary(ha: Ha) -> None:
+def test_split_brain_probe_catches_a_second_primary(ha: HaEnv) -> None:
     ha.settle()
 
     def promote_behind_patronis_back(d: FailoverDrill) -> None:

@@ -1,0 +1,63 @@
+"""The pure parts of drills through the HA layer: split-brain windows, Patroni recommendations, and
+the readiness detection term taken from an observed drill."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from sre.config import SreConfig
+from sre.dr.facts import DrillFact
+from sre.dr.gather import detection
+from sre.drills.recommend import patroni
+from sre.drills.splitbrain import Window, overlaps
+
+
+@pytest.mark.parametrize(("windows", "expected"), [
+    # A clean switch: the old primary's last acceptance before the new one's first.
+    ([Window("a", 0.0, 5.0), Window("b", 5.2, 9.0)], []),
+    # The same node twice (demoted and promoted back) is no split brain.
+    ([Window("a", 0.0, 5.0), Window("a", 6.0, 9.0)], []),
+    # Both accepting from 4.0 to 5.0.
+    ([Window("a", 0.0, 5.0), Window("b", 4.0, 9.0)], [(("a", "b"), 4.0, 5.0)]),
+    # One acceptance of b inside a's window is enough.
+    ([Window("b", 3.0, 3.0), Window("a", 0.0, 5.0)], [(("a", "b"), 3.0, 3.0)]),
+])
+def test_overlapping_acceptance_windows_are_split_brain(windows: list[Window],
+                                                        expected: list[tuple[tuple[str, str], float, float]]) -> None:
+    assert [(o.nodes, o.start, o.end) for o in overlaps(windows)] == expected
+
+
+PATRONI_DEFAULTS = {"ttl": 30.0, "loop_wait": 10.0, "retry_timeout": 10.0}
+
+
+def test_a_missed_rto_names_ttl_and_settings_that_meet_it() -> None:
+    measured = {"rto_seconds": 31.0, "detection_seconds": 30.2, "promotion_seconds": 0.5, "path_back_seconds": 0.3}
+    rec = patroni(measured, PATRONI_DEFAULTS, rto_objective=15.0)
+    assert rec is not None and rec["dominant"] == "ttl"
+    new = rec["suggested"]
+    assert new["ttl"] + new["loop_wait"] + rec["other_seconds"] <= 15.0
+    assert new["loop_wait"] + 2 * new["retry_timeout"] <= new["ttl"]
+    assert "ttl" in rec["message"] and "patronictl edit-config" in rec["message"]
+
+
+def test_no_recommendation_when_met_and_none_possible_when_the_rest_is_too_slow() -> None:
+    met = {"rto_seconds": 12.0, "detection_seconds": 11.0, "promotion_seconds": 0.5, "path_back_seconds": 0.5}
+    assert patroni(met, PATRONI_DEFAULTS, rto_objective=60.0) is None
+    slow = {"rto_seconds": 40.0, "detection_seconds": 30.0, "promotion_seconds": 6.0, "path_back_seconds": 4.0}
+    rec = patroni(slow, PATRONI_DEFAULTS, rto_objective=12.0)
+    assert rec is not None and rec["suggested"] is None and "no Patroni setting" in rec["message"]
+
+
+def test_readiness_detection_comes_from_the_last_observed_drill(tmp_path: Path) -> None:
+    cfg = SreConfig()
+    now = datetime.now(UTC)
+    planned = DrillFact(7, "us-east-1", "eu-west-1", "passed", now, 0.3, 0.01)
+    observed = DrillFact(5, "us-east-1", "eu-west-1", "failed", now, 11.8, 0.01, mode="unplanned",
+                         detection_seconds=10.9)
+    seconds, basis = detection(cfg, [planned, observed])
+    assert seconds == 10.9 and "observed drill 5" in basis
+    seconds, basis = detection(cfg, [planned])
+    assert "for:" in basis
