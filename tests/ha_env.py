@@ -48,12 +48,27 @@ class HaEnv:
         r = httpx.patch(f"{self.pair.nodes[0].url}/config", json=body, auth=self.pair.auth, timeout=5)
         assert r.status_code == 200, r.text
 
+    def reinitialize(self, name: str) -> None:
+        """Patroni rebuilds `name` from the leader (`POST /reinitialize`), once it is no longer leading."""
+        url = f"{self.pair.node(name).url}/reinitialize"
+
+        def accepted() -> bool:
+            r = httpx.post(url, json={"force": True}, auth=self.pair.auth, timeout=10)
+            return r.status_code == 200
+
+        wait_until(accepted, timeout=60, interval=1.0, what=f"Patroni to accept reinitializing {name}")
+
     def settle(self, leader: str = "east1") -> None:
         """`leader` leads, the other node is its running replica and streams from it."""
         other = next(n.name for n in self.pair.nodes if n.name != leader)
-        wait_until(lambda: self.roles() == {leader: ("leader", "running"), other: ("replica", "running")},
-                   timeout=60, what=f"{leader} leading, {other} its running replica")
-        self.pair.wait_streaming(timeout=30)
+        try:
+            wait_until(lambda: self.roles() == {leader: ("leader", "running"), other: ("replica", "running")},
+                       timeout=90, what=f"{leader} leading, {other} its running replica")
+            # A node Patroni demoted and rewound may take a few HA loops more to stream.
+            self.pair.wait_streaming(timeout=90)
+        except TimeoutError as exc:
+            logs = {n.name: n.pg.log_path.read_text()[-1500:] for n in self.pair.nodes}
+            raise AssertionError(f"{exc}; cluster {self.cluster()}; logs {logs}") from None
 
     def multi_host_dsn(self) -> str:
         """What an application without DNS uses: every node, the writable one chosen at connect."""
