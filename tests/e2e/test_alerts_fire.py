@@ -36,10 +36,10 @@ Not fired here, and why (docs/alerts.md keeps the same list):
 - SreSchedulerNotRunning: a single service on SQLite always leads (leadership loss is tested in
   tests/integration/test_leader.py).
 - IngressRateLimitedSurge: no ingress controller in the sandbox.
-- BackupWalGap, BackupPitrFailing: need a pgBackRest stanza, which this stack does not start (its
-  first full backup takes about 20 s, a PITR restore test as long again, and its archive would be
-  judged against this config's 3 s RPO); their checks run against real pgBackRest in
-  tests/integration/test_backup_pitr.py, their rules in alerts/tests/backups.yaml.
+
+BackupWalGap and BackupPitrFailing fire in tests/e2e/test_backup_alerts_fire.py (a pgBackRest
+repository that lost a segment; this stack has no stanza, whose archive would be judged against
+this config's 3 s RPO).
 """
 
 from __future__ import annotations
