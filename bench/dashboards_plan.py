@@ -22,8 +22,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.fakes, whe
 
 from sre.adapters.grafana import Grafana
 from sre.provision.dashboards import Desired, FolderSpec, Sources, comparable, finalize, load
-from sre.provision.grafana import apply, plan
+from sre.provision.grafana import GrafanaTarget
 from sre.provision.plan import Action
+from sre.provision.target import apply, plan
 from tests.fakes.grafana import FakeGrafana
 
 N = 500
@@ -73,7 +74,8 @@ def main() -> int:
     with FakeGrafana(tokens={TOKEN: "Editor"}) as fake:
         g = Grafana(fake.url, token=TOKEN)
         t = time.perf_counter()
-        result = apply(g, plan(g, sources), concurrency=CONCURRENCY)
+        target = GrafanaTarget(g, sources, concurrency=CONCURRENCY)
+        result = apply(target, plan(target))
         setup = time.perf_counter() - t
         assert result.ok and len(fake.dashboards) == N, result.failed[:3]
         listed = len(fake.dashboards) + len(fake.folders)
@@ -81,7 +83,7 @@ def main() -> int:
         ours, base, our_requests, base_requests = [], [], [], []
         for _ in range(RUNS):  # interleaved, so machine noise hits both alike
             t = time.perf_counter()
-            p = plan(g, sources, concurrency=CONCURRENCY)
+            p = plan(target)
             ours.append(time.perf_counter() - t)
             our_requests.append(p.requests)
             assert not p.has_changes, p.counts()

@@ -25,14 +25,15 @@ from sre.provision.elasticsearch import (
     KINDS,
     Action,
     Desired,
+    ElasticsearchTarget,
     Live,
-    apply,
     load_desired,
     plan,
     plan_live,
     stamp,
 )
 from sre.provision.plan import Plan
+from sre.provision.target import apply
 from tests.fakes.elasticsearch import FakeElasticsearch
 
 N_COMPONENT, N_ILM, N_INDEX = 70, 70, 60  # 200 objects
@@ -87,7 +88,7 @@ def main() -> int:
     with FakeElasticsearch.start() as fake:
         adapter = ElasticsearchAdapter.from_endpoint(ElasticsearchEndpoint(url=fake.url))
         try:
-            apply(plan_live(adapter, desired), adapter)
+            apply(ElasticsearchTarget(adapter, desired, verify=False), plan_live(adapter, desired))
             plan_live(adapter, desired), per_object_plan(adapter, desired)  # warm connections and caches
             list_times, get_times, list_reqs, get_reqs = [], [], set(), set()
             clean = True

@@ -582,6 +582,10 @@ class RemediationConfig(_Model):
 class AlertsConfig(_Model):
     runbook_base_url: str = "https://github.com/example/sre/blob/main/runbooks"
     rules_dir: Path | None = Field(None, description="Directory a Prometheus reads rule files from (plan/apply).")
+    apply: bool = Field(False, description="The alerts.reconcile job applies its plan (to the rules directory or as "
+                        "PrometheusRule objects); off: it plans and reports drift only.")
+    prune: bool = Field(False, description="The alerts.reconcile job also deletes rule files / PrometheusRules sre "
+                        "wrote that are gone from the tree (never others).")
     prometheusrule_labels: dict[str, str] = Field(default_factory=lambda: {"release": "kube-prometheus-stack"})
     prometheusrule_namespace: str = Field("monitoring", description="Namespace of the PrometheusRule objects.")
     source_dir: Path | None = Field(None, description="The rules tree: rule groups, slos/, tests/ (default: the "

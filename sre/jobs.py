@@ -48,13 +48,16 @@ JOBS: dict[str, JobSpec] = {
                               description="A canary row on each WAL-archived cluster's primary (PITR proof)."),
     "drill.failover": JobSpec("sre.drills.failover:run_job", cron="0 3 1 * *", only_environments=["staging"],
                               description="Planned failover drill with failback (staging only)."),
-    "dashboards.reconcile": JobSpec("sre.provision.grafana:run_job", every=300,
+    "alerts.reconcile": JobSpec("sre.provision.reconcile:run_alerts", every=300,
+                                description="Plan (and apply if configured) alert rules: the rules directory "
+                                            "or PrometheusRule objects."),
+    "dashboards.reconcile": JobSpec("sre.provision.reconcile:run_dashboards", every=300,
                                     description="Plan (and apply if configured) Grafana dashboards."),
     "state.prune": JobSpec("sre.store.retention:run_job", every=21600, enabled_by_default=True,
                            description="Delete finished job runs and their check results older than state.retention."),
     "dr.readiness": JobSpec("sre.dr.readiness:run_job", every=60, enabled_by_default=True,
                             description="DR readiness of every region pair: verdict, RPO and RTO estimates."),
-    "elk.reconcile": JobSpec("sre.provision.elasticsearch:run_job", every=900,
+    "elk.reconcile": JobSpec("sre.provision.reconcile:run_elk", every=900,
                              description="Plan (and apply if configured) Elasticsearch policies and templates."),
 }
 

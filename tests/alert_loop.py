@@ -28,7 +28,8 @@ from sre.checks.backups import take_backup
 from sre.config import SreConfig, load_config
 from sre.content import alerts_dir, runbooks_dir
 from sre.local.procs import free_port, wait_until
-from sre.provision.prometheus import apply_rules_dir, desired_files, plan_rules_dir
+from sre.provision.prometheus import RulesDirTarget, desired_files
+from sre.provision.target import apply, plan
 from sre.sandbox import Stack
 from sre.sandbox.backups import ensure_buckets, seed_messaging
 from sre.sandbox.config import write_sandbox_config
@@ -136,10 +137,10 @@ def load_rules(stack: Stack, cfg: SreConfig, timing: Timing) -> int:
     """The shipped rules at `timing`, applied to the sandbox Prometheus and confirmed loaded."""
     assert stack.prometheus is not None
     files = fast_rule_files(desired_files(alerts_dir(cfg), cfg.alerts.runbook_base_url), timing)
-    with PrometheusClient(stack.prometheus.url) as prom:
-        result = apply_rules_dir(plan_rules_dir(files, stack.prometheus.rules_dir, prune=True), files,
-                                 stack.prometheus.rules_dir, prom)
-    return result.confirmed_groups
+    with RulesDirTarget(files, stack.prometheus.rules_dir, PrometheusClient(stack.prometheus.url),
+                        prune=True) as target:
+        result = apply(target, plan(target))
+    return int(result.notes["confirmed_groups"])
 
 
 def loop_config(stack: Stack, state: Path, timing: Timing, *, kube_url: str, escalation_url: str,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import time
+from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -10,11 +10,11 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from sre.cli._common import ConfigOpt, Output, OutputOpt, emit, load, plain, table
+from sre.cli._plan import AdoptOpt, ShowUnchangedOpt
 
 if TYPE_CHECKING:
     from sre.config import SreConfig
-    from sre.provision.plan import Plan
-    from sre.rules.render import RenderedFile
+    from sre.provision.target import Target as ProvisionTarget
     from sre.rules.tree import Finding
 
 app = typer.Typer(no_args_is_help=True)
@@ -184,113 +184,50 @@ def render(
     emit(output, data, lambda c: c.print(f"wrote {len(docs)} {fmt.value} file(s) to {out}"))
 
 
-def _targets(cfg: SreConfig, target: Target) -> list[tuple[str, Any]]:
-    from sre.errors import UsageError
+def _make(cfg: SreConfig, alerts_dir: Path | None, target: Target, prune: bool,
+          adopt: list[str] | None) -> Callable[[], list[ProvisionTarget]]:
+    def make() -> list[ProvisionTarget]:
+        from sre.provision.prometheus import desired_files, targets
 
-    if target is Target.auto:
-        if cfg.alerts.rules_dir is not None:
-            target = Target.rules_dir
-        elif cfg.kubernetes.host or cfg.kubernetes.kubeconfig or cfg.kubernetes.regions:
-            target = Target.kubernetes
-        else:
-            raise UsageError("no target: set alerts.rules_dir (a Prometheus rules directory) or kubernetes "
-                             "(PrometheusRule objects) in sre.yaml", hint="or pass --target")
-    if target is Target.rules_dir:
-        if cfg.alerts.rules_dir is None:
-            raise UsageError("--target rules-dir needs alerts.rules_dir in sre.yaml")
-        return [("rules-dir", None)]
-    from sre.adapters.kubernetes import regions
+        adir, _ = _dirs(cfg, alerts_dir, None)
+        files = desired_files(adir, cfg.alerts.runbook_base_url, slo_severity=cfg.alerts.slo_severity)
+        return targets(cfg, files, where=target.value, prune=prune, adopt=adopt or ())
 
-    return [("kubernetes", region) for region in regions(cfg)]
-
-
-def _plans(cfg: SreConfig, files: list[RenderedFile], target: Target, prune: bool) -> list[tuple[Plan, Any]]:
-    from sre.provision.prometheus import plan_kubernetes, plan_rules_dir
-    from sre.rules.render import prometheusrule_objects
-
-    plans: list[tuple[Plan, Any]] = []
-    for kind, region in _targets(cfg, target):
-        if kind == "rules-dir":
-            assert cfg.alerts.rules_dir is not None
-            plans.append((plan_rules_dir(files, Path(cfg.alerts.rules_dir), prune=prune), None))
-            continue
-        from sre.adapters.kubernetes import api_client
-
-        api = api_client(cfg, region)
-        ns = cfg.alerts.prometheusrule_namespace
-        objs = prometheusrule_objects(files, namespace=ns, labels=cfg.alerts.prometheusrule_labels)
-        name = f"kubernetes {region or api.configuration.host} namespace {ns}"
-        plans.append((plan_kubernetes(objs, api, ns, prune=prune, target=name), api))
-    return plans
+    return make
 
 
 @app.command()
 def plan(
     target: TargetOpt = Target.auto,
     prune: PruneOpt = False,
-    exit_code: Annotated[bool, typer.Option("--exit-code", help="Exit 1 when the plan has changes (for CI).")]
-    = False,
+    adopt: AdoptOpt = None,
+    show_unchanged: ShowUnchangedOpt = False,
     alerts_dir: AlertsDirOpt = None,
     config: ConfigOpt = None,
     output: OutputOpt = Output.table,
 ) -> None:
-    """What apply would change: rule files or PrometheusRule objects to create, update, delete."""
-    from sre.cli._plan import show_plan
-    from sre.provision.prometheus import desired_files
+    """What apply would change: rule files or PrometheusRule objects to create, update, delete.
+    Exit 1 when there are changes."""
+    from sre.cli._plan import plan_command
 
     cfg = load(config)
-    adir, _ = _dirs(cfg, alerts_dir, None)
-    files = desired_files(adir, cfg.alerts.runbook_base_url, slo_severity=cfg.alerts.slo_severity)
-    plans = _plans(cfg, files, target, prune)
-    for p, _ in plans:
-        show_plan(p, output)
-    if exit_code and any(p.has_changes for p, _ in plans):
-        raise typer.Exit(1)
+    plan_command(_make(cfg, alerts_dir, target, prune, adopt), output, adopt=adopt or (),
+                 show_unchanged=show_unchanged)
 
 
 @app.command()
 def apply(
     target: TargetOpt = Target.auto,
     prune: PruneOpt = False,
+    adopt: AdoptOpt = None,
     alerts_dir: AlertsDirOpt = None,
     config: ConfigOpt = None,
     output: OutputOpt = Output.table,
 ) -> None:
     """Write the rules (atomically), reload Prometheus and confirm it loaded them; or server-side
-    apply PrometheusRule objects. A refused reload restores the previous files (exit 1)."""
-    from sre.adapters.prometheus import PrometheusClient
-    from sre.cli._plan import show_plan
-    from sre.provision.prometheus import apply_kubernetes, apply_rules_dir, desired_files
+    apply PrometheusRule objects. A refused reload restores the previous files. Exit 1 when a
+    change was refused or failed."""
+    from sre.cli._plan import apply_command
 
     cfg = load(config)
-    adir, _ = _dirs(cfg, alerts_dir, None)
-    files = desired_files(adir, cfg.alerts.runbook_base_url, slo_severity=cfg.alerts.slo_severity)
-    results = []
-    started = time.time()
-    for p, api in _plans(cfg, files, target, prune):
-        if output is Output.table:
-            show_plan(p, output)
-        if api is None:
-            assert cfg.alerts.rules_dir is not None
-            with PrometheusClient.from_config(cfg) as prom:
-                res = apply_rules_dir(p, files, Path(cfg.alerts.rules_dir), prom)
-        else:
-            res = apply_kubernetes(p, api, cfg.alerts.prometheusrule_namespace)
-        results.append(res)
-
-    def render_results(c: Any) -> None:
-        for r in results:
-            confirmed = f", {r.confirmed_groups} groups confirmed loaded" if r.confirmed_groups else ""
-            for name, error in r.failed:  # whole lines, so the server's reason is never cut
-                c.print(f"[red]failed[/] {name}: {error}")
-            failed = f", {len(r.failed)} failed" if r.failed else ""
-            c.print(f"[green]applied[/] {r.target}: {len(r.written)} written, {len(r.deleted)} deleted"
-                    f"{failed}{confirmed} in {r.seconds:.2f}s")
-
-    from sre.annotate import annotate_apply  # here, not at the top: CLI start-up time
-
-    annotate_apply(cfg, "alerts", sum(len(r.written) + len(r.deleted) for r in results),
-                   ", ".join(f"{r.target}: {len(r.written)} written, {len(r.deleted)} deleted" for r in results), started)
-    emit(output, {"results": [r.to_dict() for r in results]}, render_results)
-    if any(r.failed for r in results):
-        raise typer.Exit(1)
+    apply_command(cfg, "alerts", _make(cfg, alerts_dir, target, prune, adopt), output, adopt=adopt or ())

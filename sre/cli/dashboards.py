@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-import time
+from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from sre.cli._common import EXIT_FAILED, ConfigOpt, Output, OutputOpt, emit, load, plain, table
+from sre.cli._plan import AdoptOpt, ShowUnchangedOpt
 
 if TYPE_CHECKING:
     from sre.config import SreConfig
     from sre.provision.dashboards import Sources
-    from sre.provision.plan import Plan
+    from sre.provision.target import Target
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -71,70 +72,46 @@ def render(
     emit(output, data, show)
 
 
-def _planned(config: Path | None, directory: Path | None, prune: bool, deep: bool) -> tuple[Any, Any, Plan]:
-    """Config, Grafana client and the plan, as plan and apply both start."""
-    from sre.provision.grafana import client
-    from sre.provision.grafana import plan as make_plan
+def _make(config: Path | None, directory: Path | None, prune: bool, deep: bool,
+          adopt: list[str] | None) -> tuple[SreConfig, Callable[[], list[Target]]]:
+    from sre.provision.grafana import targets
 
     cfg = load(config)
-    grafana = client(cfg)
-    the_plan = make_plan(grafana, _sources(cfg, directory), prune=prune, deep=deep or cfg.dashboards.deep,
-                         concurrency=cfg.dashboards.concurrency)
-    return cfg, grafana, the_plan
+    return cfg, lambda: targets(cfg, directory=directory, prune=prune, deep=deep, adopt=adopt or ())
 
 
 @app.command()
 def plan(
     prune: PruneOpt = False,
     deep: DeepOpt = False,
+    adopt: AdoptOpt = None,
+    show_unchanged: ShowUnchangedOpt = False,
     directory: DirOpt = None,
     config: ConfigOpt = None,
     output: OutputOpt = Output.table,
 ) -> None:
     """Compare code with Grafana: create/update/delete/drift/unchanged with a diff each. Exit 1 when changes."""
-    from sre.cli._plan import show_plan
+    from sre.cli._plan import plan_command
 
-    _, _, the_plan = _planned(config, directory, prune, deep)
-    show_plan(the_plan, output)
-    if the_plan.has_changes:
-        raise typer.Exit(EXIT_FAILED)
+    _, make = _make(config, directory, prune, deep, adopt)
+    plan_command(make, output, adopt=adopt or (), show_unchanged=show_unchanged)
 
 
 @app.command()
 def apply(
     prune: PruneOpt = False,
     deep: DeepOpt = False,
+    adopt: AdoptOpt = None,
     directory: DirOpt = None,
     config: ConfigOpt = None,
     output: OutputOpt = Output.table,
 ) -> None:
-    """Make Grafana match the code: folders first, then dashboards (folderUid always). Exit 1 if any failed."""
-    from sre.cli._plan import show_plan
-    from sre.provision.grafana import apply as do_apply
+    """Make Grafana match the code: folders first, then dashboards (folderUid always). Exit 1 when a
+    change was refused or failed."""
+    from sre.cli._plan import apply_command
 
-    cfg, grafana, the_plan = _planned(config, directory, prune, deep)
-    started = time.time()
-    result = do_apply(grafana, the_plan, concurrency=cfg.dashboards.concurrency)
-    from sre.annotate import annotate_apply  # here, not at the top: CLI start-up time
-
-    annotate_apply(cfg, "dashboards", len(result.done),
-                   ", ".join(f"{ch.action.value} {ch.kind} {ch.name}" for ch in result.done[:10]), started)
-    if output is Output.json:
-        emit(output, {"plan": the_plan.to_dict(), "apply": result.to_dict()}, lambda c: None)
-    else:
-        show_plan(the_plan, output)
-
-        def show(c):  # type: ignore[no-untyped-def]
-            for ch, err in result.failed:
-                c.print(f"[red]failed[/] {ch.action.value} {ch.kind} {plain(ch.name)}: {plain(err)}")
-            for ch in result.skipped:
-                c.print(f"[yellow]skipped[/] {ch.kind} {plain(ch.name)}: {plain(ch.reason)}")
-            c.print(f"applied {len(result.done)}, skipped {len(result.skipped)}, failed {len(result.failed)} "
-                    f"({result.requests} requests)")
-
-        emit(output, None, show)
-    if not result.ok:
-        raise typer.Exit(EXIT_FAILED)
+    cfg, make = _make(config, directory, prune, deep, adopt)
+    apply_command(cfg, "dashboards", make, output, adopt=adopt or ())
 
 
 @app.command()

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import json
-import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from sre.cli._common import EXIT_FAILED, ConfigOpt, Output, OutputOpt, emit, load, plain, status_style, styled, table
+from sre.cli._common import ConfigOpt, Output, OutputOpt, emit, load, table
+from sre.cli._plan import AdoptOpt, ShowUnchangedOpt
 
 if TYPE_CHECKING:
     from sre.config import SreConfig
     from sre.provision.elasticsearch import Desired
+    from sre.provision.target import Target
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -59,30 +61,29 @@ def render(
          lambda c: c.print(table(f"{len(requests)} requests from {desired.source}", ["method", "path", "hash"], rows)))
 
 
+def _make(config: Path | None, directory: Path | None, prune: bool, adopt: list[str] | None,
+          verify: bool | None = None) -> tuple[SreConfig, Callable[[], list[Target]]]:
+    from sre.provision.elasticsearch import targets
+
+    cfg = load(config)
+    return cfg, lambda: targets(cfg, directory=directory, prune=prune, adopt=adopt or (), verify=verify)
+
+
 @app.command()
 def plan(
     config: ConfigOpt = None,
     directory: DirOpt = None,
     prune: PruneOpt = False,
-    show_unchanged: Annotated[bool, typer.Option("--show-unchanged", help="List unchanged objects too.")] = False,
+    adopt: AdoptOpt = None,
+    show_unchanged: ShowUnchangedOpt = False,
     output: OutputOpt = Output.table,
 ) -> None:
     """Compare elk/ with the cluster and list creates, updates, drift and deletes with diffs. Exit 1 when
     there are changes."""
-    from sre.cli._plan import show_plan
-    from sre.provision.elasticsearch import adapter_for, plan_live, record_plan
+    from sre.cli._plan import plan_command
 
-    cfg = load(config)
-    desired = _desired(cfg, directory)
-    adapter = adapter_for(cfg)
-    try:
-        p = plan_live(adapter, desired, prune=prune)
-    finally:
-        adapter.close()
-    record_plan(p)
-    show_plan(p, output, show_unchanged=show_unchanged)
-    if p.has_changes:
-        raise typer.Exit(EXIT_FAILED)
+    _, make = _make(config, directory, prune, adopt)
+    plan_command(make, output, adopt=adopt or (), show_unchanged=show_unchanged)
 
 
 @app.command()
@@ -90,50 +91,14 @@ def apply(
     config: ConfigOpt = None,
     directory: DirOpt = None,
     prune: PruneOpt = False,
+    adopt: AdoptOpt = None,
     no_verify: Annotated[bool, typer.Option("--no-verify", help="Skip the simulate-index check after applying.")]
     = False,
     output: OutputOpt = Output.table,
 ) -> None:
     """Apply the plan in dependency order, then simulate a new index of each data stream. Exit 1 when
     a change was refused (by the plan or by Elasticsearch) or a check failed."""
-    from sre.provision.elasticsearch import REFUSED, adapter_for, plan_live, record_plan
-    from sre.provision.elasticsearch import apply as apply_plan
-    from sre.provision.elasticsearch import verify as verify_templates
+    from sre.cli._plan import apply_command
 
-    cfg = load(config)
-    desired = _desired(cfg, directory)
-    adapter = adapter_for(cfg)
-    try:
-        p = plan_live(adapter, desired, prune=prune)
-        record_plan(p)
-        started = time.time()
-        report = apply_plan(p, adapter)
-        if not no_verify and cfg.elk.verify:
-            report.verified = verify_templates(desired, adapter)
-        report.requests = adapter.requests
-    finally:
-        adapter.close()
-
-    from sre.annotate import annotate_apply  # here, not at the top: CLI start-up time
-
-    annotate_apply(cfg, "elk", len(report.applied),
-                   ", ".join(f"{ch.action.value} {ch.kind} {ch.name}" for ch in report.applied[:10]), started)
-    data: dict[str, Any] = {"plan": p.to_dict(), **report.to_dict()}
-
-    def render_report(c: Any) -> None:
-        rows: list[list[Any]] = [[ch.action.value, ch.kind, ch.name, "done"] for ch in report.applied]
-        rows += [[ch.action.value, ch.kind, ch.name, styled("[red]refused[/]")] for ch in report.refused]
-        if rows:
-            c.print(table("applied to elasticsearch", ["action", "kind", "name", "result"], rows))
-        for ch in report.refused:  # whole lines, so index names are never cut by column wrapping
-            c.print(f"[red]refused[/]: {ch.action.value} {ch.kind} {plain(ch.name)}: {plain(ch.reason.removeprefix(REFUSED))}")
-        if report.verified:
-            c.print(table("new index check (_simulate_index)", ["status", "index", "result"],
-                          [[status_style(r.status), r.target, r.message] for r in report.verified]))
-        unchanged = p.counts()["unchanged"]
-        c.print(f"elasticsearch: {len(report.applied)} applied, {len(report.refused)} refused, {unchanged} unchanged "
-                f"({report.requests} requests)")
-
-    emit(output, data, render_report)
-    if not report.ok:
-        raise typer.Exit(EXIT_FAILED)
+    cfg, make = _make(config, directory, prune, adopt, verify=False if no_verify else None)
+    apply_command(cfg, "elk", make, output, adopt=adopt or ())

@@ -18,31 +18,32 @@ are not attempted; the rest applies.
 
 Pruning deletes only objects carrying `_meta.managed_by: sre`, and never one still in use: a policy
 used by indices, data streams or a kept index template, a component template composed into a kept
-index template, an index template backing a data stream. Those are listed as refused deletes.
+index template, an index template backing a data stream. Those are listed as refused deletes. An
+object of a desired name without `_meta.managed_by: sre` is refused unless `--adopt` names it.
+`ElasticsearchTarget` is this module behind the provisioning `Target` interface.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import fnmatch
 import json
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from prometheus_client import Gauge
-
 from sre.errors import UsageError
-from sre.provision.plan import MANAGED_BY, Action, Change, Plan, content_hash, unified_diff
+from sre.provision.plan import MANAGED_BY, Action, ApplyResult, Change, Plan, claim, content_hash, unified_diff
+from sre.provision.target import ChangeFailed, Target
 from sre.telemetry import get_logger, log_fields
 
 if TYPE_CHECKING:
     from sre.adapters.elasticsearch import ElasticsearchAdapter
     from sre.checks.result import CheckResult
     from sre.config import SreConfig
-    from sre.jobs import JobContext, JobOutcome
 
 log = get_logger("sre.provision.elasticsearch")
 
@@ -52,7 +53,6 @@ COMPONENT, ILM, INDEX, STREAM = "component_template", "ilm_policy", "index_templ
 # templates and policies; a data stream needs its index template). Deletes run in reverse.
 KINDS = (COMPONENT, ILM, INDEX)
 DIRS = {COMPONENT: "component_templates", ILM: "ilm", INDEX: "index_templates"}
-REFUSED = "refused: "
 BUILTIN_LOGS_PATTERN, BUILTIN_LOGS_PRIORITY = "logs-*-*", 100
 
 # Top-level keys each API takes; anything else in a file is a typo caught before the server sees it.
@@ -74,9 +74,6 @@ _ILM_ACTION_DEFAULTS: dict[str, dict[str, Any]] = {
 }
 _ZERO_AGES = {"0", "0ms", "0s", "0m", "0h", "0d", "0nanos", "0micros"}
 _DATA_STREAM_DEFAULTS = {"hidden": False, "allow_custom_routing": False, "failure_store": False}
-
-PLAN_CHANGES = Gauge("sre_elk_plan_changes", "Changes the last Elasticsearch plan found, by action.", ["action"])
-LAST_APPLY = Gauge("sre_elk_last_apply_timestamp_seconds", "Unix time of the last successful Elasticsearch apply.")
 
 
 # ---------------------------------------------------------------- normalising
@@ -386,11 +383,7 @@ def fetch_live(adapter: ElasticsearchAdapter, desired: Desired, *, prune: bool =
 # ---------------------------------------------------------------- plan
 
 
-def refused(change: Change) -> bool:
-    return change.action is Action.delete and change.reason.startswith(REFUSED)
-
-
-def plan(desired: Desired, live: Live, *, prune: bool = False) -> Plan:
+def plan(desired: Desired, live: Live, *, prune: bool = False, adopt: Collection[str] = ()) -> Plan:
     """Creates, updates, drift and unchanged for every desired object; managed leftovers with --prune."""
     p = Plan(target=TARGET, requests=live.requests)
     for kind in KINDS:
@@ -406,14 +399,13 @@ def plan(desired: Desired, live: Live, *, prune: bool = False) -> Plan:
                 p.changes.append(Change(kind, name, Action.unchanged, desired=body, live=have[name]))
                 continue
             meta = meta_of(kind, live_body(kind, have[name]))
+            action, reason, refusal = Action.update, "", ""
             if meta.get("managed_by") != MANAGED_BY:
-                action, reason = Action.update, "exists but not managed by sre: apply takes it over"
+                reason, refusal = claim(kind, name, adopt, f"{kind} {name} exists")
             elif meta.get("hash") == meta_of(kind, body).get("hash"):
                 action, reason = Action.drift, "edited by hand since the last apply: apply restores it"
-            else:
-                action, reason = Action.update, ""
             p.changes.append(Change(kind, name, action, unified_diff(got, want, f"{kind}/{name}"),
-                                    desired=body, live=have[name], reason=reason))
+                                    desired=body, live=have[name], reason=reason, refusal=refusal))
     if live.data_streams is not None:
         for name in desired.data_streams:
             action = Action.unchanged if name in live.data_streams else Action.create
@@ -433,12 +425,12 @@ def _deletes(desired: Desired, live: Live) -> list[Change]:
 
     for name in sorted(gone[INDEX]):
         users = sorted(s for s, ds in streams.items() if ds.get("template") == name)
-        reason = f"{REFUSED}backs data streams [{', '.join(users)}]" if users else ""
-        if not reason:
+        refusal = f"backs data streams [{', '.join(users)}]" if users else ""
+        if not refusal:
             deleting[INDEX].add(name)
         out.append(Change(INDEX, name, Action.delete, unified_diff(normalise(INDEX, live.objects[INDEX][name]), {},
                                                                    f"{INDEX}/{name}"),
-                          live=live.objects[INDEX][name], reason=reason))
+                          live=live.objects[INDEX][name], refusal=refusal))
     kept_templates = set(live.objects[INDEX]) - deleting[INDEX]
     for name in sorted(gone[ILM]):
         in_use = live.objects[ILM][name].get("in_use_by") or {}
@@ -450,48 +442,27 @@ def _deletes(desired: Desired, live: Live) -> list[Change]:
         templates = sorted(set(in_use.get("composable_templates") or []) & kept_templates)
         if templates:
             parts.append(f"index templates [{', '.join(templates)}]")
-        reason = f"{REFUSED}in use by {' and '.join(parts)}" if parts else ""
-        if not reason:
+        refusal = f"in use by {' and '.join(parts)}" if parts else ""
+        if not refusal:
             deleting[ILM].add(name)
         out.append(Change(ILM, name, Action.delete,
                           unified_diff(normalise(ILM, live_body(ILM, live.objects[ILM][name])), {}, f"{ILM}/{name}"),
-                          live=live.objects[ILM][name], reason=reason))
+                          live=live.objects[ILM][name], refusal=refusal))
     for name in sorted(gone[COMPONENT]):
         users = sorted(t for t in kept_templates if name in (live.objects[INDEX][t].get("composed_of") or []))
-        reason = f"{REFUSED}composed into index templates [{', '.join(users)}]" if users else ""
+        refusal = f"composed into index templates [{', '.join(users)}]" if users else ""
         out.append(Change(COMPONENT, name, Action.delete,
                           unified_diff(normalise(COMPONENT, live.objects[COMPONENT][name]), {}, f"{COMPONENT}/{name}"),
-                          live=live.objects[COMPONENT][name], reason=reason))
+                          live=live.objects[COMPONENT][name], refusal=refusal))
     return out
 
 
-def plan_live(adapter: ElasticsearchAdapter, desired: Desired, *, prune: bool = False) -> Plan:
-    return plan(desired, fetch_live(adapter, desired, prune=prune), prune=prune)
+def plan_live(adapter: ElasticsearchAdapter, desired: Desired, *, prune: bool = False,
+              adopt: Collection[str] = ()) -> Plan:
+    return plan(desired, fetch_live(adapter, desired, prune=prune), prune=prune, adopt=adopt)
 
 
 # ---------------------------------------------------------------- apply
-
-
-@dataclass
-class ApplyReport:
-    applied: list[Change] = field(default_factory=list)
-    refused: list[Change] = field(default_factory=list)
-    verified: list[CheckResult] = field(default_factory=list)
-    requests: int = 0
-    failed: int = 0  # of the refused: by the server, or not attempted because of such a refusal
-
-    @property
-    def ok(self) -> bool:
-        return not self.refused and all(r.status == "ok" for r in self.verified)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "applied": [{"kind": c.kind, "name": c.name, "action": c.action.value} for c in self.applied],
-            "refused": [{"kind": c.kind, "name": c.name, "reason": c.reason.removeprefix(REFUSED)}
-                        for c in self.refused],
-            "verified": [r.to_dict() for r in self.verified],
-            "requests": self.requests,
-        }
 
 
 def _depends_on(change: Change, changes: list[Change]) -> set[tuple[str, str]]:
@@ -511,54 +482,62 @@ def _depends_on(change: Change, changes: list[Change]) -> set[tuple[str, str]]:
     return set()
 
 
-def apply(p: Plan, adapter: ElasticsearchAdapter) -> ApplyReport:
-    """Execute a plan in its order. A refusal by the server is that object's outcome (with the
-    server's reason); what depends on a refused object is not attempted; the rest applies."""
-    from sre.adapters.elasticsearch import ElasticsearchRequestError
+class ElasticsearchTarget(Target):
+    """Policies and templates of `elk/` on one cluster. Apply runs in plan order (component
+    templates, ILM policies, index templates, data streams; deletes in reverse); what needs an
+    object Elasticsearch refused is not attempted; `verify` simulates a new index afterwards."""
 
-    start = adapter.requests
-    report = ApplyReport()
-    todo = [c for c in p.changes if c.action is not Action.unchanged]
-    failed: set[tuple[str, str]] = set()
-    puts = {COMPONENT: adapter.put_component_template, ILM: adapter.put_ilm_policy, INDEX: adapter.put_index_template}
-    deletes = {COMPONENT: adapter.delete_component_template, ILM: adapter.delete_ilm_policy,
-               INDEX: adapter.delete_index_template}
-    for change in todo:
-        if refused(change):
-            report.refused.append(change)
-            log.warning("not deleting %s %s: %s", change.kind, change.name, change.reason.removeprefix(REFUSED),
-                        extra=log_fields(kind=change.kind, name=change.name, action="delete", outcome="refused"))
-            continue
-        blockers = sorted(_depends_on(change, p.changes) & failed) if change.action is not Action.delete else []
-        if blockers:
-            failed.add((change.kind, change.name))
-            _refuse(report, change, "not attempted: it needs " + ", ".join(f"{k} {n}" for k, n in blockers)
-                    + ", which Elasticsearch refused")
-            continue
+    kind = "elk"
+
+    def __init__(self, adapter: ElasticsearchAdapter, desired: Desired, *, verify: bool = True,
+                 prune: bool = False, adopt: Collection[str] = ()) -> None:
+        super().__init__(prune=prune, adopt=adopt)
+        self.adapter, self.desired, self.verify = adapter, desired, verify
+
+    @property
+    def name(self) -> str:
+        return TARGET
+
+    def requests(self) -> int:
+        return self.adapter.requests
+
+    def list_live(self) -> Live:
+        return fetch_live(self.adapter, self.desired, prune=self.prune)
+
+    def normalise(self, kind: str, body: Any) -> Any:
+        return normalise(kind, body)
+
+    def plan(self, live: Live) -> Plan:
+        return plan(self.desired, live, prune=self.prune, adopt=self.adopt)
+
+    def needs(self, change: Change, plan: Plan) -> set[tuple[str, str]]:
+        return _depends_on(change, plan.changes) if change.action is not Action.delete else set()
+
+    def apply_change(self, change: Change) -> None:
+        from sre.adapters.elasticsearch import ElasticsearchRequestError
+
         try:
             if change.kind == STREAM:
-                adapter.create_data_stream(change.name)
+                self.adapter.create_data_stream(change.name)
             elif change.action is Action.delete:
-                deletes[change.kind](change.name)
+                {COMPONENT: self.adapter.delete_component_template, ILM: self.adapter.delete_ilm_policy,
+                 INDEX: self.adapter.delete_index_template}[change.kind](change.name)
             else:
-                puts[change.kind](change.name, change.desired)
+                {COMPONENT: self.adapter.put_component_template, ILM: self.adapter.put_ilm_policy,
+                 INDEX: self.adapter.put_index_template}[change.kind](change.name, change.desired)
         except ElasticsearchRequestError as exc:
-            failed.add((change.kind, change.name))
-            _refuse(report, change, f"Elasticsearch answered {exc.status} {exc.error_type}: {exc.reason}")
-            continue
-        report.applied.append(change)
+            raise ChangeFailed(f"Elasticsearch answered {exc.status} {exc.error_type}: {exc.reason}") from None
         log.info("%s %s %s", change.action.value, change.kind, change.name,
                  extra=log_fields(kind=change.kind, name=change.name, action=change.action.value, outcome="done"))
-    report.requests = adapter.requests - start
-    return report
 
+    @contextlib.contextmanager
+    def applying(self, plan: Plan, result: ApplyResult) -> Iterator[None]:
+        yield
+        if self.verify:
+            result.verified = verify(self.desired, self.adapter)
 
-def _refuse(report: ApplyReport, change: Change, why: str) -> None:
-    report.failed += 1
-    report.refused.append(Change(change.kind, change.name, change.action, change.diff, change.desired, change.live,
-                                 reason=REFUSED + why))
-    log.warning("%s %s %s refused: %s", change.action.value, change.kind, change.name, why,
-                extra=log_fields(kind=change.kind, name=change.name, action=change.action.value, outcome="refused"))
+    def close(self) -> None:
+        self.adapter.close()
 
 
 def simulated_index_name(pattern: str) -> str:
@@ -621,42 +600,9 @@ def adapter_for(cfg: SreConfig) -> ElasticsearchAdapter:
     return ElasticsearchAdapter.from_endpoint(cfg.endpoints.elasticsearch)
 
 
-def record_plan(p: Plan) -> None:
-    for action, n in p.counts().items():
-        PLAN_CHANGES.labels(action).set(n)
-
-
-def run_job(ctx: JobContext) -> JobOutcome:
-    """elk.reconcile: plan; apply when `elk.apply` is on; report pending changes as warn otherwise."""
-    import time
-
-    from sre.checks.result import worst
-    from sre.jobs import JobOutcome
-
-    cfg = ctx.cfg
-    if cfg.endpoints.elasticsearch is None:
-        return JobOutcome(status="ok", summary={"skipped": "endpoints.elasticsearch is not configured"})
-    desired = load_desired(cfg.elk.dir, cfg.elk.data_streams)
-    adapter = adapter_for(cfg)
-    try:
-        p = plan_live(adapter, desired, prune=cfg.elk.prune)
-        record_plan(p)
-        summary: dict[str, Any] = {"counts": p.counts(), "requests": p.requests}
-        if not p.has_changes:
-            return JobOutcome(status="ok", summary=summary)
-        pending = [f"{c.action.value} {c.kind} {c.name}" for c in p.changes if c.action is not Action.unchanged]
-        if not cfg.elk.apply:
-            summary["pending"] = pending
-            return JobOutcome(status="warn", summary=summary)
-        report = apply(p, adapter)
-        if cfg.elk.verify:
-            report.verified = verify(desired, adapter)
-        LAST_APPLY.set(time.time())
-        summary.update(report.to_dict())
-        summary["requests"] = adapter.requests
-        # A delete the plan refused waits for a person (warn); a refusal by the server is a failure.
-        status = worst([r.status for r in report.verified] + (["warn"] if report.refused else [])
-                       + (["fail"] if report.failed else []))
-        return JobOutcome(status=status, summary=summary, results=report.verified)
-    finally:
-        adapter.close()
+def targets(cfg: SreConfig, *, directory: Path | None = None, prune: bool | None = None,
+            adopt: Collection[str] = (), verify: bool | None = None) -> list[Target]:
+    """The one Elasticsearch target of this config (options default to the elk section)."""
+    desired = load_desired(directory or cfg.elk.dir, cfg.elk.data_streams)
+    return [ElasticsearchTarget(adapter_for(cfg), desired, verify=cfg.elk.verify if verify is None else verify,
+                                prune=cfg.elk.prune if prune is None else prune, adopt=adopt)]

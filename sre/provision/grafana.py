@@ -9,8 +9,8 @@ fetches every managed dashboard to catch hand edits that leave title, tags and f
 
 Apply creates missing folders parents first (nested paths), then saves dashboards with a
 bounded number of requests at once, always with `folderUid`; `prune` deletes dashboards tagged
-as managed and absent from code, never another one. A dashboard whose uid is held by an
-unmanaged one is reported and left alone.
+as managed and absent from code, never another one. A dashboard whose uid is held by one without
+the `managed-by:sre` tag is refused unless `--adopt` names its uid.
 
 Grafana up to 11.2 keeps one dashboard per title in a folder, and a save with `overwrite` whose
 title is held by another dashboard lands in *that* dashboard (the sent uid is ignored). So an
@@ -20,20 +20,22 @@ managed-looking dashboard that carries the content of another uid is never prune
 object (folder permissions) fails that object, named with its folder; the rest applies.
 
 Other refusals, each one object's outcome (`grafana_refusals.py`): a dashboard provisioned from
-files (`sre up` renders them) is skipped, never saved or deleted over; a folder named "General"
+files (`sre up` renders them) is refused, never saved or deleted over; a folder named "General"
 is refused by the plan; a create that meets a uid made meanwhile (412 version-mismatch) and a
-folder beyond Grafana's nesting depth fail with what to do.
+folder beyond Grafana's nesting depth fail with what to do. `GrafanaTarget` is this module behind
+the provisioning `Target` interface.
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sre.adapters.grafana import GrafanaError, GrafanaForbidden
-from sre.errors import SreError, UnreachableError
+from sre.errors import SreError, UnreachableError, UsageError
 from sre.provision.dashboards import (
     Desired,
     Sources,
@@ -44,7 +46,6 @@ from sre.provision.dashboards import (
 )
 from sre.provision.grafana_refusals import (
     PROVISIONED,
-    REFUSED,
     describe_forbidden,
     explain_refusal,
     is_provisioned_refusal,
@@ -52,19 +53,17 @@ from sre.provision.grafana_refusals import (
     reserved_folder_name,
     titles_unique,
 )
-from sre.provision.plan import Action, Change, Plan, unified_diff
-from sre.telemetry import get_logger, log_fields
+from sre.provision.plan import Action, Change, Plan, claim, unified_diff
+from sre.provision.target import ChangeFailed, ChangeRefused, Target
+from sre.telemetry import get_logger
 
 if TYPE_CHECKING:
     from sre.adapters.grafana import Grafana
     from sre.config import SreConfig
-    from sre.jobs import JobContext, JobOutcome
 
 log = get_logger("sre.provision.grafana")
 TARGET = "grafana"
-UNMANAGED = "a dashboard not managed by sre holds this uid: left alone (tag it managed-by:sre to adopt it)"
 OVERWRITING = (Action.update, Action.drift)  # the actions saved with overwrite: true
-SKIPPED = "skipped: "  # an apply outcome that leaves the object alone, on purpose
 
 
 @dataclass
@@ -125,8 +124,8 @@ def _plan_folders(sources: Sources, live: Live) -> tuple[list[Change], dict[str,
         want = {"uid": spec.uid, "title": spec.title, "parentUid": parent_uid}
         if hit is None and reserved_folder_name(spec.title):
             resolved[spec.uid] = spec.uid
-            changes.append(Change("folder", spec.name, Action.drift, desired=want, reason=(
-                f"{REFUSED}Grafana reserves the folder name {spec.title!r} for its root folder: rename the directory")))
+            changes.append(Change("folder", spec.name, Action.create, desired=want, refusal=(
+                f"Grafana reserves the folder name {spec.title!r} for its root folder: rename the directory")))
             continue
         if hit is None:
             resolved[spec.uid] = spec.uid
@@ -154,14 +153,18 @@ def _quick_equal(d: Desired, hit: dict[str, Any], folder_uid: str) -> bool:
             and sorted(hit.get("tags") or []) == sorted(d.tags) and _hit_folder(hit) == folder_uid)
 
 
-def _dashboard_change(grafana: Grafana, live: Live, d: Desired, folder_uid: str, deep: bool) -> Change:
+def _dashboard_change(grafana: Grafana, live: Live, d: Desired, folder_uid: str, deep: bool,
+                      adopt: Collection[str]) -> Change:
     desired_info = {"desired": d, "folder_uid": folder_uid}
     hit = live.dashboards.get(d.uid)
     if hit is None:
         return Change("dashboard", d.uid, Action.create, desired=desired_info,
                       reason=f"{d.title} in {d.folder.name if d.folder else 'the root'}")
     if not is_managed(hit.get("tags")):
-        return Change("dashboard", d.uid, Action.drift, desired=desired_info, live=hit, reason=UNMANAGED)
+        reason, refusal = claim("dashboard", d.uid, adopt, f"dashboard {hit.get('title')!r} holds this uid")
+        live_body = grafana.get_dashboard(d.uid).get("dashboard", {})  # the diff an adoption decides on
+        return Change("dashboard", d.uid, Action.update, unified_diff(comparable(live_body), comparable(d.body), d.uid),
+                      desired=desired_info, live=hit, reason=reason, refusal=refusal)
     quick = _quick_equal(d, hit, folder_uid)
     if quick and not deep:
         return Change("dashboard", d.uid, Action.unchanged, desired=desired_info, live=hit)
@@ -178,7 +181,7 @@ def _dashboard_change(grafana: Grafana, live: Live, d: Desired, folder_uid: str,
     if (got.get("meta") or {}).get("provisioned"):  # Grafana refuses to save it: say so in the plan
         source = got["meta"].get("provisionedExternalId") or "a provisioning file"
         return Change("dashboard", d.uid, Action.drift, diff=diff, desired=desired_info, live=hit,
-                      reason=f"{PROVISIONED} (from {source})")
+                      refusal=f"{PROVISIONED} (from {source})")
     if applied_hash == d.hash or live_hash != applied_hash:
         only_moved = moved and dashboard_hash(live_body, d.folder.path if d.folder else None) == applied_hash
         what = "moved by hand" if only_moved else "edited by hand in Grafana"
@@ -187,16 +190,14 @@ def _dashboard_change(grafana: Grafana, live: Live, d: Desired, folder_uid: str,
     return Change("dashboard", d.uid, Action.update, diff=diff, desired=desired_info, live=hit)
 
 
-def plan(grafana: Grafana, sources: Sources, *, prune: bool = False, deep: bool = False,
-         concurrency: int = 4, page_size: int = 5000) -> Plan:
-    """What apply would do. Requests: the search pages, plus one GET per dashboard that differs."""
-    before = grafana.requests.count
-    live = list_live(grafana, page_size=page_size)
+def plan(grafana: Grafana, sources: Sources, live: Live, *, prune: bool = False, deep: bool = False,
+         concurrency: int = 4, adopt: Collection[str] = ()) -> Plan:
+    """What apply would do; requests beyond the listing: one GET per dashboard that differs."""
     folder_changes, resolved = _plan_folders(sources, live)
 
     def one(d: Desired) -> Change:
         folder_uid = resolved.get(d.folder.uid, d.folder.uid) if d.folder else ""
-        return _dashboard_change(grafana, live, d, folder_uid, deep)
+        return _dashboard_change(grafana, live, d, folder_uid, deep, adopt)
 
     # GETs happen only for dashboards that differ (or all managed ones with deep): run them
     # a few at a time; a plan with nothing changed makes none.
@@ -211,8 +212,8 @@ def plan(grafana: Grafana, sources: Sources, *, prune: bool = False, deep: bool 
         copied_from = copies.get(tag_hash(hit.get("tags")) or "")
         if copied_from is not None:
             # Saved over by Grafana's title rule: its own dashboard, not sre's to delete.
-            dash_changes.append(Change("dashboard", uid, Action.drift, live=hit, reason=(
-                f"{REFUSED}{hit.get('title')!r} carries the content of {copied_from} (Grafana saved it over this "
+            dash_changes.append(Change("dashboard", uid, Action.drift, live=hit, refusal=(
+                f"{hit.get('title')!r} carries the content of {copied_from} (Grafana saved it over this "
                 "dashboard, which held the same title); not pruned: restore it from its version history")))
         elif prune:
             dash_changes.append(Change("dashboard", uid, Action.delete, live=hit,
@@ -220,14 +221,14 @@ def plan(grafana: Grafana, sources: Sources, *, prune: bool = False, deep: bool 
         else:
             dash_changes.append(Change("dashboard", uid, Action.unchanged, live=hit,
                                        reason="managed but absent from code (plan --prune deletes it)"))
-    return Plan(TARGET, folder_changes + dash_changes, requests=grafana.requests.count - before)
+    return Plan(TARGET, folder_changes + dash_changes)
 
 
 def _refuse_taken_titles(grafana: Grafana, live: Live, changes: list[Change]) -> None:
     """Turn an overwriting save whose title another dashboard holds in the folder into a refusal."""
     taken: list[tuple[int, dict[str, Any]]] = []
     for i, ch in enumerate(changes):
-        if ch.action not in OVERWRITING or ch.reason == UNMANAGED or not ch.desired:
+        if ch.action not in OVERWRITING or ch.refused or not ch.desired:
             continue
         d: Desired = ch.desired["desired"]
         folder_uid = ch.desired["folder_uid"]
@@ -242,130 +243,114 @@ def _refuse_taken_titles(grafana: Grafana, live: Live, changes: list[Change]) ->
         ch = changes[i]
         d = ch.desired["desired"]
         where = d.folder.name if d.folder else "the root"
-        changes[i] = Change("dashboard", ch.name, Action.drift, diff=ch.diff, desired=ch.desired, live=ch.live, reason=(
-            f"{REFUSED}the title {d.title!r} is held by dashboard {other.get('uid')} in {where}: Grafana up to 11.2 "
-            "would save this dashboard over that one; rename one of them"))
+        changes[i] = ch.refuse(
+            f"the title {d.title!r} is held by dashboard {other.get('uid')} in {where}: Grafana up to 11.2 "
+            "would save this dashboard over that one; rename one of them")
 
 
 # ---------------------------------------------------------------- apply
 
 
-@dataclass
-class ApplyResult:
-    plan: Plan
-    done: list[Change] = field(default_factory=list)
-    skipped: list[Change] = field(default_factory=list)
-    failed: list[tuple[Change, str]] = field(default_factory=list)
-    requests: int = 0
+class GrafanaTarget(Target):
+    """Dashboards and their folders in one Grafana. Apply: folders level by level (parents first),
+    then dashboards and deletions `concurrency` at a time; a dashboard whose folder did not apply
+    is not attempted."""
+
+    kind = "dashboards"
+
+    def __init__(self, grafana: Grafana, sources: Sources | None = None, *, deep: bool = False,
+                 concurrency: int = 4, page_size: int = 5000, prune: bool = False,
+                 adopt: Collection[str] = ()) -> None:
+        super().__init__(prune=prune, adopt=adopt)
+        self.grafana, self.sources = grafana, sources
+        self.deep, self.concurrency, self.page_size = deep, concurrency, page_size
 
     @property
-    def ok(self) -> bool:
-        return not self.failed
+    def name(self) -> str:
+        return TARGET
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "target": self.plan.target,
-            "ok": self.ok,
-            "done": [{"kind": c.kind, "name": c.name, "action": c.action.value} for c in self.done],
-            "skipped": [{"kind": c.kind, "name": c.name, "reason": c.reason} for c in self.skipped],
-            "failed": [{"kind": c.kind, "name": c.name, "action": c.action.value, "error": e} for c, e in self.failed],
-            "requests": self.requests,
-        }
+    def requests(self) -> int:
+        return self.grafana.requests.count
 
+    def list_live(self) -> Live:
+        return list_live(self.grafana, page_size=self.page_size)
 
-def apply(grafana: Grafana, the_plan: Plan, *, concurrency: int = 4) -> ApplyResult:
-    """Execute a plan: folders (parents first), then dashboards and deletions, a few at a time."""
-    result = ApplyResult(the_plan)
-    before = grafana.requests.count
-    failed_folders: set[str] = set()
-    for ch in the_plan.changes:
-        if ch.kind != "folder" or ch.action not in (Action.create, Action.update, Action.drift):
-            continue
-        want = ch.desired
-        if ch.reason.startswith(REFUSED):
-            failed_folders.add(want["uid"])
-            result.failed.append((ch, ch.reason))
-            continue
-        if want["parentUid"] in failed_folders:
-            failed_folders.add(want["uid"])
-            result.failed.append((ch, "its parent folder could not be created"))
-            continue
+    def normalise(self, kind: str, body: Any) -> Any:
+        return comparable(body) if kind == "dashboard" else body
+
+    def plan(self, live: Live) -> Plan:
+        if self.sources is None:
+            raise UsageError("a Grafana plan needs the dashboards as code (sources)")
+        return plan(self.grafana, self.sources, live, prune=self.prune, deep=self.deep,
+                    concurrency=self.concurrency, adopt=self.adopt)
+
+    def waves(self, plan: Plan) -> list[list[Change]]:
+        pending = [c for c in plan.changes if c.action is not Action.unchanged]
+        folders = [c for c in pending if c.kind == "folder"]
+        depths = sorted({c.name.count("/") for c in folders})
+        return [[c for c in folders if c.name.count("/") == depth] for depth in depths] + [
+            [c for c in pending if c.kind == "dashboard"]]
+
+    def needs(self, change: Change, plan: Plan) -> set[tuple[str, str]]:
+        if change.kind == "folder":
+            parent = change.name.rpartition("/")[0]
+            return {("folder", parent)} if parent else set()
+        if change.action is not Action.delete and change.desired:
+            folder = change.desired["desired"].folder
+            return {("folder", folder.name)} if folder else set()
+        return set()
+
+    def apply_change(self, change: Change) -> None:
         try:
-            if ch.action is Action.create:
-                grafana.create_folder(want["uid"], want["title"], want["parentUid"] or None)
-            elif ch.action is Action.update:
-                grafana.rename_folder(want["uid"], want["title"])
+            if change.kind == "folder":
+                self._folder(change)
+            elif change.action is Action.delete:
+                self.grafana.delete_dashboard(change.name)
             else:
-                grafana.move_folder(want["uid"], want["parentUid"] or None)
-            result.done.append(ch)
-        except UnreachableError:
-            raise
-        except GrafanaForbidden as exc:
-            failed_folders.add(want["uid"])
-            if ch.action is Action.create:  # creating a subfolder is a write in its parent
-                where, where_uid = ch.name.rpartition("/")[0] or "the root", want["parentUid"]
-            else:
-                where, where_uid = ch.name, want["uid"]
-            result.failed.append((ch, describe_forbidden(exc, where, where_uid)))
-        except SreError as exc:
-            failed_folders.add(want["uid"])
-            result.failed.append((ch, explain_refusal(exc, ch.action is Action.create)))
-
-    def one(ch: Change) -> tuple[Change, str | None]:
-        try:
-            if ch.action is Action.delete:
-                grafana.delete_dashboard(ch.name)
-                return ch, None
-            d: Desired = ch.desired["desired"]
-            folder_uid: str = ch.desired["folder_uid"]
-            if folder_uid and folder_uid in failed_folders:
-                return ch, f"folder {folder_uid} could not be created"
-            body = {**d.body, "id": None}
-            # A create must not replace a dashboard someone made meanwhile: Grafana answers 412.
-            answer = grafana.save_dashboard(body, folder_uid, overwrite=ch.action is not Action.create,
-                                            message=f"sre apply {d.hash}")
-            answered = str(answer.get("uid") or "")
-            if answered and answered != d.uid:
-                return ch, overwrote_other(answered, d.title, d.folder.name if d.folder else "the root")
-            return ch, None
+                self._save(change)
         except UnreachableError:
             raise
         except GrafanaError as exc:
             if is_provisioned_refusal(exc):
-                return ch, SKIPPED + PROVISIONED
-            if not isinstance(exc, GrafanaForbidden):
-                return ch, explain_refusal(exc, ch.action is Action.create)
-            if ch.action is Action.delete:
-                hit = ch.live or {}
-                return ch, describe_forbidden(exc, str(hit.get("folderTitle") or "the root"),
-                                              str(hit.get("folderUid") or ""))
-            d = ch.desired["desired"]
-            return ch, describe_forbidden(exc, d.folder.name if d.folder else "the root", ch.desired["folder_uid"])
+                raise ChangeRefused(PROVISIONED) from None
+            if isinstance(exc, GrafanaForbidden):
+                raise ChangeFailed(self._forbidden(change, exc)) from None
+            raise ChangeFailed(explain_refusal(exc, change.action is Action.create)) from None
         except SreError as exc:
-            return ch, str(exc)
+            raise ChangeFailed(str(exc)) from None
 
-    todo = []
-    for ch in the_plan.changes:
-        if ch.kind != "dashboard" or ch.action is Action.unchanged:
-            continue
-        if ch.action is Action.drift and (ch.reason == UNMANAGED or ch.reason.startswith(PROVISIONED)):
-            result.skipped.append(ch)
-            continue
-        if ch.reason.startswith(REFUSED):
-            result.failed.append((ch, ch.reason))
-            continue
-        todo.append(ch)
-    with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
-        for ch, err in pool.map(one, todo):
-            if err is None:
-                result.done.append(ch)
-            elif err.startswith(SKIPPED):
-                result.skipped.append(Change(ch.kind, ch.name, ch.action, ch.diff, ch.desired, ch.live,
-                                             reason=err.removeprefix(SKIPPED)))
-            else:
-                result.failed.append((ch, err))
-    result.requests = grafana.requests.count - before
-    return result
+    def _folder(self, change: Change) -> None:
+        want = change.desired
+        if change.action is Action.create:
+            self.grafana.create_folder(want["uid"], want["title"], want["parentUid"] or None)
+        elif change.action is Action.update:
+            self.grafana.rename_folder(want["uid"], want["title"])
+        else:
+            self.grafana.move_folder(want["uid"], want["parentUid"] or None)
+
+    def _save(self, change: Change) -> None:
+        d: Desired = change.desired["desired"]
+        body = {**d.body, "id": None}
+        # A create must not replace a dashboard someone made meanwhile: Grafana answers 412.
+        answer = self.grafana.save_dashboard(body, change.desired["folder_uid"],
+                                             overwrite=change.action is not Action.create,
+                                             message=f"sre apply {d.hash}")
+        answered = str(answer.get("uid") or "")
+        if answered and answered != d.uid:
+            raise ChangeFailed(overwrote_other(answered, d.title, d.folder.name if d.folder else "the root"))
+
+    @staticmethod
+    def _forbidden(change: Change, exc: GrafanaError) -> str:
+        if change.kind == "folder":
+            want = change.desired
+            if change.action is Action.create:  # creating a subfolder is a write in its parent
+                return describe_forbidden(exc, change.name.rpartition("/")[0] or "the root", want["parentUid"])
+            return describe_forbidden(exc, change.name, want["uid"])
+        if change.action is Action.delete:
+            hit = change.live or {}
+            return describe_forbidden(exc, str(hit.get("folderTitle") or "the root"), str(hit.get("folderUid") or ""))
+        d = change.desired["desired"]
+        return describe_forbidden(exc, d.folder.name if d.folder else "the root", change.desired["folder_uid"])
 
 
 # ---------------------------------------------------------------- wiring
@@ -384,22 +369,11 @@ def sources_for(cfg: SreConfig, directory: Path | None = None) -> Sources:
     return load(directory or cfg.dashboards.dir, Context.from_project(cfg))
 
 
-def run_job(ctx: JobContext) -> JobOutcome:
-    """Reconcile: plan, and apply when `dashboards.apply` is set. warn on drift or pending changes."""
-    from sre.jobs import JobOutcome
-
-    cfg = ctx.cfg
+def targets(cfg: SreConfig, *, directory: Path | None = None, prune: bool | None = None, deep: bool = False,
+            adopt: Collection[str] = ()) -> list[Target]:
+    """The one Grafana target of this config (options default to the dashboards section)."""
     settings = cfg.dashboards
-    grafana = client(cfg)
-    sources = sources_for(cfg)
-    the_plan = plan(grafana, sources, prune=settings.prune, deep=settings.deep, concurrency=settings.concurrency)
-    counts = the_plan.counts()
-    summary: dict[str, Any] = {"plan": counts, "plan_requests": the_plan.requests, "applied": False}
-    status = "warn" if the_plan.has_changes else "ok"
-    if settings.apply and the_plan.has_changes:
-        result = apply(grafana, the_plan, concurrency=settings.concurrency)
-        summary.update(applied=True, done=len(result.done), skipped=len(result.skipped),
-                       failed=[f"{c.name}: {e}" for c, e in result.failed], apply_requests=result.requests)
-        status = "ok" if result.ok and not result.skipped else ("fail" if result.failed else "warn")
-    log.info("dashboards reconcile: %s", counts, extra=log_fields(job="dashboards.reconcile", **counts))
-    return JobOutcome(status=status, summary=summary)
+    return [GrafanaTarget(client(cfg), sources_for(cfg, directory), deep=deep or settings.deep,
+                          concurrency=settings.concurrency, prune=settings.prune if prune is None else prune,
+                          adopt=adopt)]
+

@@ -2,8 +2,9 @@
 
 Rules directory (a Prometheus with `rule_files: [<dir>/*.yaml]` and `--web.enable-lifecycle`):
 plan compares each rendered file with the file of the same name, reading only the header
-hash of files sre wrote (and hashing their content to spot hand edits); files without the
-`managed-by: sre` header are never touched. Apply takes a lock, writes each file atomically
+hash of files sre wrote (and hashing their content to spot hand edits); a file without the
+`managed-by: sre` header is refused (unless `--adopt` names it) and never pruned. Apply takes a
+lock, writes each file atomically
 (temporary file + rename, so a reload never reads half a file), POSTs /-/reload and then reads
 /api/v1/rules to confirm that the loaded groups are the desired ones, by a hash of what the
 API shows of them. A refused reload puts the previous files back, so the running rules and the
@@ -12,13 +13,16 @@ files agree again, and reports Prometheus's reason (exit 1).
 Kubernetes (the Prometheus Operator): one PrometheusRule per rendered file (split under 512
 KiB), created and updated by server-side apply with field manager `sre`, listed by the label
 `app.kubernetes.io/managed-by=sre` (one request for the whole plan), and pruned only among
-the objects carrying that label. `spec.groups` is a list-map keyed by `name` in the Operator's
+the objects carrying that label. An object to create is first looked up by name (one GET each,
+none when nothing is new): one without the label is refused unless `--adopt` names it. `spec.groups` is a list-map keyed by `name` in the Operator's
 CRD, so server-side apply keeps groups another field manager applied to the same object: the
 plan compares only the groups sre's field manager owns (read from `managedFields`) and names the
 others and their manager; apply leaves them alone. A cluster without the Operator's CRD is a clear
 configuration error; each object the API server refuses (a namespace that does not exist, the
 CRD's schema, RBAC) or stores without fields its schema prunes (which would drift on every plan)
 is that object's failure, and the rest applies.
+
+`RulesDirTarget` and `PrometheusRuleTarget` are these two behind the provisioning `Target` interface.
 """
 
 from __future__ import annotations
@@ -29,16 +33,17 @@ import json
 import os
 import tempfile
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from collections.abc import Collection, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from sre.config import parse_duration
-from sre.errors import CheckFailed, UsageError
-from sre.provision.plan import Action, Change, Plan, content_hash, unified_diff
+from sre.errors import CheckFailed, UnreachableError, UsageError
+from sre.provision.plan import Action, ApplyResult, Change, Plan, claim, content_hash, unified_diff
+from sre.provision.target import ChangeFailed, Target
 from sre.rules import promtool, yamlio
 from sre.rules.promql import PromQLSyntaxError, canonical
 from sre.rules.render import (
@@ -53,6 +58,7 @@ if TYPE_CHECKING:
     from kubernetes.client import ApiClient
 
     from sre.adapters.prometheus import PrometheusClient
+    from sre.config import SreConfig
 
 RULE_SUFFIXES = (".yaml", ".yml")
 LOCK_NAME = ".sre-apply.lock"
@@ -125,8 +131,8 @@ def read_rules_dir(rules_dir: Path) -> dict[str, LiveFile]:
     return out
 
 
-def plan_rules_dir(desired: list[RenderedFile], rules_dir: Path, *, prune: bool = False) -> Plan:
-    live = read_rules_dir(rules_dir)
+def plan_rules_dir(desired: list[RenderedFile], live: dict[str, LiveFile], rules_dir: Path, *, prune: bool = False,
+                   adopt: Collection[str] = ()) -> Plan:
     plan = Plan(target=f"rules-dir {rules_dir}")
     for f in desired:
         cur = live.get(f.name)
@@ -134,8 +140,9 @@ def plan_rules_dir(desired: list[RenderedFile], rules_dir: Path, *, prune: bool 
         if cur is None:
             plan.changes.append(Change("rule_file", f.name, Action.create, unified_diff("", text, f.name), text))
         elif not cur.managed:
-            plan.changes.append(Change("rule_file", f.name, Action.drift, "", text, cur.text,
-                                       reason="a file sre did not write has this name: apply will not overwrite it"))
+            reason, refusal = claim("rule_file", f.name, adopt, f"rule file {f.name} exists")
+            plan.changes.append(Change("rule_file", f.name, Action.update, unified_diff(cur.text, text, f.name), text,
+                                       cur.text, reason=reason, refusal=refusal))
         elif cur.actual_hash != cur.claimed_hash:
             plan.changes.append(Change("rule_file", f.name, Action.drift, unified_diff(cur.text, text, f.name), text,
                                        cur.text, reason="edited by hand since sre wrote it: apply overwrites it"))
@@ -211,67 +218,81 @@ def _explain_refusal(rules_dir: Path) -> str:
     return "; ".join(str(f) for f in promtool.check_findings(err, {p: p.name for p in paths}))
 
 
-@dataclass
-class ApplyResult:
-    target: str
-    written: list[str] = field(default_factory=list)
-    deleted: list[str] = field(default_factory=list)
-    confirmed_groups: int = 0
-    seconds: float = 0.0
-    failed: list[tuple[str, str]] = field(default_factory=list)  # (object, why)
+class RulesDirTarget(Target):
+    """Rule files in the directory a Prometheus reads. Apply checks the files with promtool and
+    that Prometheus answers, then under a lock writes each change atomically, reloads once, and
+    confirms the loaded groups; a refused reload puts the previous files back (CheckFailed)."""
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"target": self.target, "written": self.written, "deleted": self.deleted,
-                "confirmed_groups": self.confirmed_groups, "seconds": round(self.seconds, 3),
-                "failed": [{"name": n, "error": e} for n, e in self.failed]}
+    kind = "alerts"
+
+    def __init__(self, files: list[RenderedFile], rules_dir: Path, prometheus: PrometheusClient | None, *,
+                 check: bool = True, confirm_timeout: float = 10.0, prune: bool = False,
+                 adopt: Collection[str] = ()) -> None:
+        super().__init__(prune=prune, adopt=adopt)
+        self.files, self.rules_dir, self.prometheus = files, rules_dir, prometheus
+        self.check, self.confirm_timeout = check, confirm_timeout
+
+    @property
+    def name(self) -> str:
+        return f"rules-dir {self.rules_dir}"
+
+    def requests(self) -> int:
+        return self.prometheus.requests if self.prometheus is not None else 0
+
+    def list_live(self) -> dict[str, LiveFile]:
+        return read_rules_dir(self.rules_dir)
+
+    def normalise(self, kind: str, body: Any) -> Any:
+        return yamlio.load(body) if isinstance(body, str) else body
+
+    def plan(self, live: dict[str, LiveFile]) -> Plan:
+        return plan_rules_dir(self.files, live, self.rules_dir, prune=self.prune, adopt=self.adopt)
+
+    def apply_change(self, change: Change) -> None:
+        path = self.rules_dir / change.name
+        if change.action is Action.delete:
+            path.unlink(missing_ok=True)
+        else:
+            write_atomic(path, str(change.desired))
+
+    @contextlib.contextmanager
+    def applying(self, plan: Plan, result: ApplyResult) -> Iterator[None]:
+        from sre.adapters.prometheus import PrometheusError
+
+        prometheus = self.prometheus
+        if prometheus is None:
+            raise UsageError("endpoints.prometheus is not set: apply reloads Prometheus and confirms what it loaded",
+                             hint="add endpoints: {prometheus: {url: http://prometheus:9090}} to sre.yaml")
+        refused = {c.name for c in plan.refused()}
+        files = [f for f in self.files if f.name not in refused]
+        if self.check:
+            check_with_promtool(files)
+        prometheus.rule_groups()  # unreachable: say so before touching any file
+        touched = [c for c in plan.changes if c.action is not Action.unchanged and not c.refused]
+        with _locked(self.rules_dir):
+            previous = {c.name: _read(self.rules_dir / c.name) for c in touched}
+            try:
+                yield
+                if result.applied:
+                    prometheus.reload()
+            except (PrometheusError, UnreachableError, OSError) as exc:
+                _restore(self.rules_dir, previous)
+                if isinstance(exc, PrometheusError):
+                    detail = _explain_refusal(self.rules_dir)
+                    raise CheckFailed(f"{exc}; the previous rule files are back in place and Prometheus keeps "
+                                      f"running the old rules"
+                                      + (f" (promtool on {self.rules_dir}: {detail})" if detail else "")) from None
+                raise
+        result.notes["confirmed_groups"] = confirm_loaded(files, self.rules_dir, prometheus,
+                                                          timeout=self.confirm_timeout)
+
+    def close(self) -> None:
+        if self.prometheus is not None:
+            self.prometheus.close()
 
 
-def apply_rules_dir(plan: Plan, desired: list[RenderedFile], rules_dir: Path, prometheus: PrometheusClient, *,
-                    check: bool = True, confirm_timeout: float = 10.0) -> ApplyResult:
-    """Write the planned files, reload, confirm; on a refused reload, put the old files back."""
-    from sre.adapters.prometheus import PrometheusError
-    from sre.errors import UnreachableError
-
-    t0 = time.monotonic()
-    result = ApplyResult(target=plan.target)
-    blocked = [c.name for c in plan.of(Action.drift) if c.desired is not None and c.live is not None
-               and not read_header(str(c.live))[0]]
-    if blocked:
-        raise CheckFailed(f"not overwriting file(s) sre did not write: {', '.join(blocked)}",
-                          hint="rename or remove them, or rename the source under alerts/")
-    if check:
-        check_with_promtool(desired)
-    prometheus.rule_groups()  # unreachable: say so before touching any file
-    writes = plan.of(Action.create, Action.update, Action.drift)
-    deletes = plan.of(Action.delete)
-    if not writes and not deletes:
-        result.confirmed_groups = confirm_loaded(desired, rules_dir, prometheus, timeout=confirm_timeout)
-        result.seconds = time.monotonic() - t0
-        return result
-    with _locked(rules_dir):
-        previous: dict[str, str | None] = {}
-        for ch in [*writes, *deletes]:
-            path = rules_dir / ch.name
-            previous[ch.name] = path.read_text(encoding="utf-8") if path.exists() else None
-        try:
-            for ch in writes:
-                write_atomic(rules_dir / ch.name, str(ch.desired))
-                result.written.append(ch.name)
-            for ch in deletes:
-                (rules_dir / ch.name).unlink(missing_ok=True)
-                result.deleted.append(ch.name)
-            prometheus.reload()
-        except (PrometheusError, UnreachableError, OSError) as exc:
-            _restore(rules_dir, previous)
-            if isinstance(exc, PrometheusError):
-                detail = _explain_refusal(rules_dir)
-                raise CheckFailed(f"{exc}; the previous rule files are back in place and Prometheus keeps "
-                                  f"running the old rules" + (f" (promtool on {rules_dir}: {detail})" if detail else ""))\
-                    from None
-            raise
-    result.confirmed_groups = confirm_loaded(desired, rules_dir, prometheus, timeout=confirm_timeout)
-    result.seconds = time.monotonic() - t0
-    return result
+def _read(path: Path) -> str | None:
+    return path.read_text(encoding="utf-8") if path.exists() else None
 
 
 def _restore(rules_dir: Path, previous: dict[str, str | None]) -> None:
@@ -343,30 +364,62 @@ def _comparable_spec(spec: dict[str, Any], groups: set[str] | None = None) -> di
     return {**spec, "groups": sorted(kept, key=lambda g: str(g.get("name")))}
 
 
-def plan_kubernetes(objects: list[dict[str, Any]], api: ApiClient, namespace: str, *, prune: bool = False,
-                    target: str | None = None) -> Plan:
+@dataclass
+class LiveRules:
+    owned: dict[str, dict[str, Any]]  # name -> object carrying sre's label
+    unowned: dict[str, dict[str, Any]]  # name -> an object of a desired name without it
+
+
+def list_prometheusrules(api: ApiClient, namespace: str, names: Collection[str]) -> tuple[LiveRules, int]:
+    """The labelled objects (one list request), and any unlabelled object holding a desired name
+    that the list did not return (one GET each: none when nothing is new). Also the requests made."""
     from kubernetes.client import CustomObjectsApi
 
     from sre.adapters.kubernetes import KubeApiError, describe, errors
 
-    plan = Plan(target=target or f"kubernetes {describe(api)} namespace {namespace}")
+    crd = CustomObjectsApi(api)
     try:
         with errors("list PrometheusRules", api):
-            listing: Any = CustomObjectsApi(api).list_namespaced_custom_object(
-                CRD_GROUP, CRD_VERSION, namespace, CRD_PLURAL, label_selector=_selector())
+            listing: Any = crd.list_namespaced_custom_object(CRD_GROUP, CRD_VERSION, namespace, CRD_PLURAL,
+                                                             label_selector=_selector())
     except KubeApiError as exc:
         if exc.not_served:
             raise UsageError(f"the Kubernetes API at {describe(api)} does not serve {CRD_PLURAL}.{CRD_GROUP}/"
                              f"{CRD_VERSION}: the Prometheus Operator's CRDs are not installed",
                              hint="install the Prometheus Operator (or its CRDs), or use --target rules-dir") from None
         raise
-    plan.requests += 1
-    live = {item["metadata"]["name"]: item for item in listing.get("items", [])
-            if (item.get("metadata", {}).get("labels") or {}).get(MANAGED_LABEL) == MANAGED_VALUE}
+    requests = 1
+    owned = {item["metadata"]["name"]: item for item in listing.get("items", [])
+             if (item.get("metadata", {}).get("labels") or {}).get(MANAGED_LABEL) == MANAGED_VALUE}
+    unowned: dict[str, dict[str, Any]] = {}
+    for name in sorted(set(names) - set(owned)):
+        requests += 1
+        try:
+            with errors(f"get PrometheusRule {namespace}/{name}", api):
+                found: Any = crd.get_namespaced_custom_object(CRD_GROUP, CRD_VERSION, namespace, CRD_PLURAL, name)
+            unowned[name] = found
+        except KubeApiError as exc:
+            if exc.status != 404:
+                raise
+    return LiveRules(owned, unowned), requests
+
+
+def plan_kubernetes(objects: list[dict[str, Any]], live: LiveRules, target: str, *, prune: bool = False,
+                    adopt: Collection[str] = ()) -> Plan:
+    plan = Plan(target=target)
     for obj in objects:
         name = obj["metadata"]["name"]
         want = obj["metadata"]["annotations"][HASH_ANNOTATION]
-        cur = live.get(name)
+        cur = live.owned.get(name)
+        if cur is None and name in live.unowned:
+            other = live.unowned[name]
+            by = ((other.get("metadata") or {}).get("labels") or {}).get(MANAGED_LABEL)
+            reason, refusal = claim("prometheusrule", name, adopt,
+                                    f"PrometheusRule {name} exists" + (f" (managed by {by})" if by else ""))
+            plan.changes.append(Change("prometheusrule", name, Action.update,
+                                       unified_diff(other.get("spec") or {}, obj["spec"], name), obj, other,
+                                       reason=reason, refusal=refusal))
+            continue
         if cur is None:
             plan.changes.append(Change("prometheusrule", name, Action.create, unified_diff({}, obj["spec"], name), obj))
             continue
@@ -387,7 +440,7 @@ def plan_kubernetes(objects: list[dict[str, Any]], api: ApiClient, namespace: st
             plan.changes.append(Change("prometheusrule", name, Action.update, diff, obj, cur, reason=note))
     if prune:
         wanted = {o["metadata"]["name"] for o in objects}
-        for name, cur in sorted(live.items()):
+        for name, cur in sorted(live.owned.items()):
             if name not in wanted:
                 plan.changes.append(Change("prometheusrule", name, Action.delete, unified_diff(cur.get("spec"), {}, name),
                                            None, cur))
@@ -399,50 +452,65 @@ def _labels_match(live: dict[str, Any], desired: dict[str, Any]) -> bool:
     return all(have.get(k) == v for k, v in desired["metadata"]["labels"].items())
 
 
-def apply_kubernetes(plan: Plan, api: ApiClient, namespace: str) -> ApplyResult:
-    from kubernetes.client import CustomObjectsApi
+class PrometheusRuleTarget(Target):
+    """PrometheusRule objects in one namespace of one cluster, by server-side apply."""
 
-    from sre.adapters.kubernetes import APPLY_PATCH, KubeApiError, KubeForbidden, errors
+    kind = "alerts"
 
-    t0 = time.monotonic()
-    result = ApplyResult(target=plan.target)
-    crd = CustomObjectsApi(api)
-    for ch in plan.of(Action.create, Action.update, Action.drift):
-        obj = ch.desired
+    def __init__(self, objects: list[dict[str, Any]], api: ApiClient, namespace: str, *, where: str | None = None,
+                 prune: bool = False, adopt: Collection[str] = ()) -> None:
+        from sre.adapters.kubernetes import describe
+
+        super().__init__(prune=prune, adopt=adopt)
+        self.objects, self.api, self.namespace = objects, api, namespace
+        self._name = f"kubernetes {where or describe(api)} namespace {namespace}"
+        self._requests = 0
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    def requests(self) -> int:
+        return self._requests
+
+    def list_live(self) -> LiveRules:
+        live, made = list_prometheusrules(self.api, self.namespace, [o["metadata"]["name"] for o in self.objects])
+        self._requests += made
+        return live
+
+    def normalise(self, kind: str, body: Any) -> Any:
+        return _comparable_spec((body or {}).get("spec") or {})
+
+    def plan(self, live: LiveRules) -> Plan:
+        return plan_kubernetes(self.objects, live, self.name, prune=self.prune, adopt=self.adopt)
+
+    def apply_change(self, change: Change) -> None:
+        from kubernetes.client import CustomObjectsApi
+
+        from sre.adapters.kubernetes import APPLY_PATCH, KubeApiError, KubeForbidden, errors
+
+        crd = CustomObjectsApi(self.api)
+        verb = "delete" if change.action is Action.delete else "apply"
+        self._requests += 1
         try:
-            with errors(f"apply PrometheusRule {namespace}/{ch.name}", api):
-                # Raw: the client deserializes only a 200, and server-side apply creates with 201.
+            with errors(f"{verb} PrometheusRule {self.namespace}/{change.name}", self.api):
+                if change.action is Action.delete:
+                    crd.delete_namespaced_custom_object(CRD_GROUP, CRD_VERSION, self.namespace, CRD_PLURAL,
+                                                        change.name)
+                    return
+                # Raw: the client deserializes only a 200, and server-side apply creates with 201. Forced:
+                # sre owns what it applies (an unowned object was refused in the plan unless adopted).
                 raw: Any = crd.patch_namespaced_custom_object(
-                    CRD_GROUP, CRD_VERSION, namespace, CRD_PLURAL, ch.name, obj, field_manager=FIELD_MANAGER,
-                    force=True, _content_type=APPLY_PATCH, _preload_content=False)
+                    CRD_GROUP, CRD_VERSION, self.namespace, CRD_PLURAL, change.name, change.desired,
+                    field_manager=FIELD_MANAGER, force=True, _content_type=APPLY_PATCH, _preload_content=False)
                 stored = json.loads(raw.data or b"{}")
         except (KubeApiError, KubeForbidden) as exc:
-            result.failed.append((ch.name, _explain(exc, namespace)))
-            continue
-        finally:
-            plan.requests += 1
-        pruned = dropped_fields(obj["spec"], (stored or {}).get("spec") or {}, "spec")
+            raise ChangeFailed(_explain(exc, self.namespace)) from None
+        pruned = dropped_fields(change.desired["spec"], (stored or {}).get("spec") or {}, "spec")
         if pruned:
-            result.failed.append((ch.name, (
+            raise ChangeFailed(
                 f"the API server dropped field(s) its PrometheusRule schema does not know: {', '.join(pruned[:5])}; "
-                "they would show as drift on every plan (is the Operator's CRD older than these fields?)")))
-            continue
-        result.written.append(ch.name)
-    for ch in plan.of(Action.delete):
-        labels = ((ch.live or {}).get("metadata") or {}).get("labels") or {}
-        if labels.get(MANAGED_LABEL) != MANAGED_VALUE:  # never prune what another owner made
-            continue
-        try:
-            with errors(f"delete PrometheusRule {namespace}/{ch.name}", api):
-                crd.delete_namespaced_custom_object(CRD_GROUP, CRD_VERSION, namespace, CRD_PLURAL, ch.name)
-        except (KubeApiError, KubeForbidden) as exc:
-            result.failed.append((ch.name, _explain(exc, namespace)))
-            continue
-        finally:
-            plan.requests += 1
-        result.deleted.append(ch.name)
-    result.seconds = time.monotonic() - t0
-    return result
+                "they would show as drift on every plan (is the Operator's CRD older than these fields?)")
 
 
 def _explain(exc: Exception, namespace: str) -> str:
@@ -488,3 +556,35 @@ def desired_files(alerts_dir: Path, runbook_base_url: str, *,
         raise CheckFailed(f"{len(tree.findings)} problem(s) in {alerts_dir}: "
                           + "; ".join(str(f) for f in tree.findings[:5]), hint="run `sre alerts lint`")
     return render_files(tree, runbook_base_url, for_cap=for_cap)
+
+
+def targets(cfg: SreConfig, files: list[RenderedFile], *, where: str = "auto", prune: bool | None = None,
+            adopt: Collection[str] = ()) -> list[Target]:
+    """Where the rules go: `rules-dir` (alerts.rules_dir), `kubernetes` (PrometheusRule objects in
+    every configured cluster), or `auto` (the rules directory when set, else Kubernetes)."""
+    from sre.adapters.kubernetes import api_client, regions
+    from sre.adapters.prometheus import PrometheusClient
+    from sre.rules.render import prometheusrule_objects
+
+    prune = cfg.alerts.prune if prune is None else prune
+    if where == "auto":
+        if cfg.alerts.rules_dir is not None:
+            where = "rules-dir"
+        elif cfg.kubernetes.host or cfg.kubernetes.kubeconfig or cfg.kubernetes.regions:
+            where = "kubernetes"
+        else:
+            raise UsageError("no target: set alerts.rules_dir (a Prometheus rules directory) or kubernetes "
+                             "(PrometheusRule objects) in sre.yaml", hint="or pass --target")
+    if where == "rules-dir":
+        if cfg.alerts.rules_dir is None:
+            raise UsageError("--target rules-dir needs alerts.rules_dir in sre.yaml")
+        prometheus = PrometheusClient.from_config(cfg) if cfg.endpoints.prometheus is not None else None
+        return [RulesDirTarget(files, Path(cfg.alerts.rules_dir), prometheus, prune=prune, adopt=adopt)]
+    ns = cfg.alerts.prometheusrule_namespace
+    objects = prometheusrule_objects(files, namespace=ns, labels=cfg.alerts.prometheusrule_labels)
+    out: list[Target] = []
+    for region in regions(cfg):
+        api = api_client(cfg, region)
+        out.append(PrometheusRuleTarget(objects, api, ns, where=region, prune=prune, adopt=adopt))
+    return out
+

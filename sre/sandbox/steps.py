@@ -16,7 +16,8 @@ from sre.content import alerts_dir as shipped_alerts
 from sre.drills.nodes import pick_cluster
 from sre.provision.dashboards_render import render
 from sre.provision.grafana import sources_for
-from sre.provision.prometheus import apply_rules_dir, desired_files, plan_rules_dir
+from sre.provision.prometheus import RulesDirTarget, desired_files
+from sre.provision.target import apply, plan
 from sre.sandbox.backups import prepare
 
 if TYPE_CHECKING:
@@ -30,12 +31,10 @@ def alert_rules(stack: Stack, cfg: SreConfig, console: Any) -> list[str]:
     if cfg.alerts.rules_dir is None or not Path(alerts_dir).is_dir():
         return [f"alerts: no rules tree at {alerts_dir}; nothing loaded into Prometheus"]
     files = desired_files(Path(alerts_dir), cfg.alerts.runbook_base_url, slo_severity=cfg.alerts.slo_severity)
-    rules_dir = Path(cfg.alerts.rules_dir)
-    with PrometheusClient.from_config(cfg) as prom:
-        plan = plan_rules_dir(files, rules_dir, prune=True)
-        result = apply_rules_dir(plan, files, rules_dir, prom)
+    with RulesDirTarget(files, Path(cfg.alerts.rules_dir), PrometheusClient.from_config(cfg), prune=True) as target:
+        result = apply(target, plan(target))
     assert stack.prometheus is not None
-    return [f"alerts: {result.confirmed_groups} rule groups from {alerts_dir} loaded into Prometheus "
+    return [f"alerts: {result.notes['confirmed_groups']} rule groups from {alerts_dir} loaded into Prometheus "
             f"(see {stack.prometheus.url}/alerts)"]
 
 

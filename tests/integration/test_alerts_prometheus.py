@@ -40,6 +40,12 @@ def rules_dir(sandbox: Stack) -> Iterator[Path]:
     sandbox.prometheus.reload()
 
 
+def _names(result: dict, *actions: str) -> list[str]:
+    """Names of the applied changes (writes: create, update, drift; or the actions given)."""
+    wanted = actions or ("create", "update", "drift")
+    return [c["name"] for c in result["applied"] if c["action"] in wanted]
+
+
 def _config(sandbox: Stack, tmp_path: Path, alerts_dir: Path, prom_url: str | None = None) -> Path:
     assert sandbox.prometheus
     path = tmp_path / "sre.yaml"
@@ -61,20 +67,20 @@ def test_the_sandbox_prometheus_loads_the_rendered_rules(sandbox: Stack, rules_d
     files = desired_files(ROOT / "alerts", "https://runbooks.example.com")
     n_groups = sum(len(f.data["groups"]) for f in files)
     assert result["confirmed_groups"] == n_groups
-    assert sorted(result["written"]) == sorted(f.name for f in files)
+    assert sorted(_names(result)) == sorted(f.name for f in files)
 
     def all_healthy() -> bool:
-        ours = [g for g in _groups(sandbox.prometheus.url) if Path(g["file"]).name in result["written"]]  # type: ignore[union-attr]
+        ours = [g for g in _groups(sandbox.prometheus.url) if Path(g["file"]).name in _names(result)]  # type: ignore[union-attr]
         return len(ours) == n_groups and all(r["health"] == "ok" for g in ours for r in g["rules"])
 
     wait_until(all_healthy, timeout=30, interval=0.5, what="every rule group evaluated and healthy")
     # the loaded view hashes the same as the desired one, group by group
     want = {(f.name, g["name"]): desired_group_hash(g) for f in files for g in f.data["groups"]}
     got = {(Path(g["file"]).name, g["name"]): loaded_group_hash(g) for g in _groups(sandbox.prometheus.url)
-           if Path(g["file"]).name in result["written"]}
+           if Path(g["file"]).name in _names(result)}
     assert got == want
 
-    again = sre("alerts", "plan", "--exit-code", "--config", str(cfg), "--output", "json")
+    again = sre("alerts", "plan", "--config", str(cfg), "--output", "json")
     assert again.returncode == 0, again.stdout + again.stderr
     assert json.loads(again.stdout)["counts"]["unchanged"] == len(files)
 
@@ -106,7 +112,7 @@ def test_a_refused_reload_keeps_the_old_rules_serving(sandbox: Stack, rules_dir:
     (rules_dir / "zz-handmade.yaml").unlink()
     proc = sre("alerts", "apply", "--config", str(cfg), "--output", "json")
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert json.loads(proc.stdout)["results"][0]["written"] == ["demo.yaml"]
+    assert _names(json.loads(proc.stdout)["results"][0]) == ["demo.yaml"]
     assert "job:demo_errors:rate5m > 2" in (rules_dir / "demo.yaml").read_text()
 
 
@@ -128,8 +134,35 @@ def test_prune_removes_only_files_sre_wrote(sandbox: Stack, rules_dir: Path, tmp
     assert changes == {"demo.yaml": "unchanged", "extra.yaml": "delete"}
     proc = sre("alerts", "apply", "--prune", "--config", str(cfg), "--output", "json")
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert json.loads(proc.stdout)["results"][0]["deleted"] == ["extra.yaml"]
+    assert _names(json.loads(proc.stdout)["results"][0], "delete") == ["extra.yaml"]
     assert not (rules_dir / "extra.yaml").exists() and handmade.exists()
+
+
+def test_a_file_sre_did_not_write_is_refused_unless_adopted(sandbox: Stack, rules_dir: Path, tmp_path: Path) -> None:
+    tree = tmp_path / "tree"
+    shutil.copytree(FIXTURES, tree)
+    extra = tree / "alerts" / "extra.yaml"
+    extra.write_text("groups:\n  - name: extra\n    rules:\n      - record: extra:up:sum\n        expr: sum(up)\n")
+    handmade = "groups:\n  - name: handmade\n    rules:\n      - record: handmade:up:count\n        expr: count(up)\n"
+    (rules_dir / "extra.yaml").write_text(handmade)  # someone's file, under the name sre renders
+    cfg = _config(sandbox, tmp_path, tree / "alerts")
+
+    plan = sre("alerts", "plan", "--config", str(cfg), "--output", "json")
+    assert plan.returncode == 1
+    change = next(c for c in json.loads(plan.stdout)["changes"] if c["name"] == "extra.yaml")
+    assert change["action"] == "update" and "not owned by sre" in change["refused"]
+    proc = sre("alerts", "apply", "--config", str(cfg), "--output", "json")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    (result,) = json.loads(proc.stdout)["results"]
+    assert [c["name"] for c in result["refused"]] == ["extra.yaml"] and _names(result) == ["demo.yaml"]
+    assert (rules_dir / "extra.yaml").read_text() == handmade
+    assert result["confirmed_groups"] == 1, "the refused file's groups are not sre's to confirm"
+
+    proc = sre("alerts", "apply", "--adopt", "extra.yaml", "--config", str(cfg), "--output", "json")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert _names(json.loads(proc.stdout)["results"][0]) == ["extra.yaml"]
+    assert "extra:up:sum" in (rules_dir / "extra.yaml").read_text()
+    assert sre("alerts", "plan", "--config", str(cfg)).returncode == 0
 
 
 def _scraped(sandbox: Stack) -> None:

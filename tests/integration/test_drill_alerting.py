@@ -41,7 +41,8 @@ from sre.drills.failover import DrillRequest, FailoverDrill, run_drill
 from sre.drills.history import get_from
 from sre.local.procs import free_port, wait_until
 from sre.provision.plan import content_hash
-from sre.provision.prometheus import apply_rules_dir, desired_files, plan_rules_dir
+from sre.provision.prometheus import RulesDirTarget, desired_files
+from sre.provision.target import apply, plan
 from sre.remediation.guards import drill as drill_guard
 from sre.remediation.worker import RemediationWorker
 from sre.sandbox import Stack
@@ -139,8 +140,8 @@ class Rig:
                 g["rules"] = [r for r in g["rules"] if r.get("alert") not in left_out]
             f.hash = content_hash(f.data)
         rules_dir = self.stack.prometheus.rules_dir
-        with PrometheusClient(self.prom_url) as prom:
-            apply_rules_dir(plan_rules_dir(files, rules_dir), files, rules_dir, prom, check=False)
+        with RulesDirTarget(files, rules_dir, PrometheusClient(self.prom_url), check=False) as target:
+            apply(target, plan(target))
 
     def quiet(self) -> None:
         """No alert of the drilled cluster is firing (the previous drill's have resolved)."""

@@ -22,16 +22,17 @@ from sre.provision.elasticsearch import (
     INDEX,
     STREAM,
     Action,
+    ElasticsearchTarget,
     adapter_for,
-    apply,
     default_dir,
     fetch_live,
     load_desired,
     plan,
     plan_live,
-    refused,
     verify,
 )
+from sre.provision.plan import ApplyResult, Plan
+from sre.provision.target import apply as apply_plan
 from tests.cli import sre
 from tests.fakes.elasticsearch import FakeElasticsearch
 
@@ -72,16 +73,23 @@ def edit(path: Path, fn: Any) -> None:
     path.write_text(yaml.safe_dump(data))
 
 
-def apply_tree(cfg: SreConfig, tree: Path | None = None, *, prune: bool = False) -> Any:
+def apply(p: Plan, adapter: Any) -> ApplyResult:
+    return apply_plan(ElasticsearchTarget(adapter, load_desired(), verify=False), p)
+
+
+def apply_tree(cfg: SreConfig, tree: Path | None = None, *, prune: bool = False,
+               adopt: tuple[str, ...] = ()) -> tuple[Plan, ApplyResult]:
     desired = load_desired(tree or cfg.elk.dir, cfg.elk.data_streams)
     adapter = adapter_for(cfg)
     try:
-        p = plan_live(adapter, desired, prune=prune)
-        report = apply(p, adapter)
-        report.verified = verify(desired, adapter)
-        return p, report
+        p = plan_live(adapter, desired, prune=prune, adopt=adopt)
+        return p, apply_plan(ElasticsearchTarget(adapter, desired), p)
     finally:
         adapter.close()
+
+
+def names(results: list[Any]) -> list[tuple[str, str]]:
+    return [(r.change.kind, r.change.name) for r in results]
 
 
 def test_apply_on_an_empty_cluster_creates_everything_in_dependency_order(tmp_path: Path,
@@ -194,8 +202,8 @@ def test_prune_refuses_a_policy_in_use_and_names_its_indices(tmp_path: Path, fak
     out = sre("elk", "apply", "--prune", "--dir", str(tree), "--config", str(write_config(tmp_path, fake)),
               "--output", "json")
     assert out.returncode == 1, out.stdout + out.stderr
-    result = json.loads(out.stdout)
-    reasons = {(r["kind"], r["name"]): r["reason"] for r in result["refused"]}
+    (result,) = json.loads(out.stdout)["results"]
+    reasons = {(r["kind"], r["name"]): r["message"] for r in result["refused"]}
     assert "websocket-legacy-000001" in reasons[(ILM, "messaging-websocket-logs")]
     assert [(a["kind"], a["name"], a["action"]) for a in result["applied"]] == [(ILM, "orphan", "delete")]
 
@@ -207,11 +215,11 @@ def test_prune_refuses_a_policy_in_use_and_names_its_indices(tmp_path: Path, fak
         adapter.close()
     deletes = {(c.kind, c.name): c for c in p.of(Action.delete)}
     policy = deletes[(ILM, "messaging-websocket-logs")]
-    assert refused(policy) and "indices [" in policy.reason and "websocket-legacy-000001" in policy.reason
-    assert ".ds-logs-messaging.websocket-production-" in policy.reason
-    assert refused(deletes[(INDEX, "logs-messaging.websocket")])
-    assert "backs data streams [logs-messaging.websocket-production]" in deletes[(INDEX, "logs-messaging.websocket")].reason
-    assert "composed into index templates [logs-messaging.websocket]" in deletes[(COMPONENT, "messaging-app@mappings")].reason
+    assert policy.refused and "indices [" in policy.refusal and "websocket-legacy-000001" in policy.refusal
+    assert ".ds-logs-messaging.websocket-production-" in policy.refusal
+    assert deletes[(INDEX, "logs-messaging.websocket")].refused
+    assert "backs data streams [logs-messaging.websocket-production]" in deletes[(INDEX, "logs-messaging.websocket")].refusal
+    assert "composed into index templates [logs-messaging.websocket]" in deletes[(COMPONENT, "messaging-app@mappings")].refusal
 
     state = fake.state
     assert "messaging-websocket-logs" in state.policies and "logs-messaging.websocket" in state.index_templates
@@ -294,7 +302,7 @@ def test_only_missing_data_streams_are_created(tmp_path: Path, fake: FakeElastic
     apply_tree(cfg)
     cfg = config(tmp_path, fake, elk={"data_streams": ["logs-sre-production", "logs-sre-staging"]})
     _p, report = apply_tree(cfg)
-    assert [(c.kind, c.name) for c in report.applied] == [(STREAM, "logs-sre-staging")]
+    assert names(report.applied) == [(STREAM, "logs-sre-staging")]
     assert sorted(fake.state.data_streams) == ["logs-sre-production", "logs-sre-staging"]
 
 
@@ -308,6 +316,7 @@ def test_reconcile_job_plans_then_applies_and_records_runs(tmp_path: Path, fake:
     try:
         pending = run_job("elk.reconcile", JobContext(cfg=cfg, store=store))
         assert pending.status == "warn" and len(pending.summary["pending"]) == 13
+        assert [(r.check, r.status) for r in pending.results] == [("provision.elk", "warn")]
         assert not fake.state.policies.keys() - {"logs"}, "apply is off by default: nothing written"
 
         cfg.elk.apply = True
@@ -362,9 +371,9 @@ def test_a_hand_made_template_at_the_same_priority_is_refused_by_the_server(tmp_
     fake.state.put_index_template("hand-made", {"index_patterns": ["logs-sre-*"], "priority": 210})
     _, report = apply_tree(config(tmp_path, fake))
     assert not report.ok
-    (template,) = report.refused
-    assert (template.kind, template.name) == ("index_template", "logs-sre")
-    assert "400 illegal_argument_exception" in template.reason and "same priority [210]" in template.reason
+    (template,) = report.failed
+    assert (template.change.kind, template.change.name) == ("index_template", "logs-sre")
+    assert "400 illegal_argument_exception" in template.message and "same priority [210]" in template.message
     assert "logs-messaging.api" in fake.state.index_templates, "the rest applied"
 
 
@@ -385,15 +394,14 @@ def test_the_privileges_in_docs_elk_md_are_enough_and_a_missing_one_fails_its_ob
     role = _docs_role()
     with FakeElasticsearch.start(api_keys=[API_KEY], roles={API_KEY: role}) as fake:
         _, report = apply_tree(config(tmp_path, fake, elk=STREAMS))
-        assert report.ok, [(c.name, c.reason) for c in report.refused]
+        assert report.ok, [(r.change.name, r.message) for r in report.changes]
         assert sorted(fake.state.data_streams) == sorted(STREAMS["data_streams"])
         assert all(r.status == "ok" for r in report.verified)
     fewer = {**role, "indices": [{**role["indices"][0], "privileges": ["view_index_metadata"]}]}
     with FakeElasticsearch.start(api_keys=[API_KEY], roles={API_KEY: fewer}) as fake:
         _, report = apply_tree(config(tmp_path / "fewer", fake, elk=STREAMS))
-        assert sorted((c.kind, c.name) for c in report.refused) == [("data_stream", n)
-                                                                    for n in sorted(STREAMS["data_streams"])]
-        assert all("403 security_exception" in c.reason and "docs/elk.md" in c.reason for c in report.refused)
+        assert sorted(names(report.failed)) == [("data_stream", n) for n in sorted(STREAMS["data_streams"])]
+        assert all("403 security_exception" in r.message and "docs/elk.md" in r.message for r in report.failed)
         assert "logs-sre" in fake.state.index_templates, "templates applied: only the data streams failed"
     no_ilm = {**role, "cluster": ["manage_index_templates", "monitor"]}
     with FakeElasticsearch.start(api_keys=[API_KEY], roles={API_KEY: no_ilm}) as fake:
@@ -408,13 +416,12 @@ def test_an_unknown_mapping_parameter_fails_its_component_and_what_needs_it(tmp_
     edit(tree / "component_templates" / "sre-service@mappings.yaml",
          lambda d: d["template"]["mappings"]["properties"]["sre"]["properties"]["run_id"].update(ignore_above=1024))
     _, report = apply_tree(config(tmp_path, fake, elk={"data_streams": ["logs-sre-production"]}), tree)
-    assert [(c.kind, c.name) for c in report.refused] == [
+    assert names(report.failed) == [
         ("component_template", "sre-service@mappings"), ("index_template", "logs-sre"),
         ("data_stream", "logs-sre-production")]
-    component, template, stream = (c.reason for c in report.refused)
+    component, template, stream = (r.message for r in report.failed)
     assert "mapper_parsing_exception" in component and "unknown parameter [ignore_above] on mapper [run_id]" in component
-    assert template == ("refused: not attempted: it needs component_template sre-service@mappings, which "
-                        "Elasticsearch refused")
+    assert template == "not attempted: it needs component_template sre-service@mappings, which was failed"
     assert "index_template logs-sre" in stream
     assert "logs-messaging.api" in fake.state.index_templates and "logs-sre" not in fake.state.index_templates
 
@@ -428,11 +435,11 @@ def test_a_component_update_that_breaks_its_index_template_is_refused_alone(tmp_
          lambda d: d["template"]["mappings"]["properties"].update({"@timestamp": {"type": "keyword"}}))
     edit(tree / "ilm" / "messaging-api-logs.yaml", lambda d: d["policy"]["phases"]["delete"].update(min_age="60d"))
     _, report = apply_tree(cfg, tree)
-    (refused_change,) = report.refused
-    assert (refused_change.kind, refused_change.name) == ("component_template", "sre-service@mappings")
-    assert "results in invalid composable template [logs-sre] after templates are merged" in refused_change.reason
-    assert "[@timestamp] is of type [keyword]" in refused_change.reason
-    assert [(c.kind, c.name) for c in report.applied] == [("ilm_policy", "messaging-api-logs")]
+    (failed,) = report.failed
+    assert (failed.change.kind, failed.change.name) == ("component_template", "sre-service@mappings")
+    assert "results in invalid composable template [logs-sre] after templates are merged" in failed.message
+    assert "[@timestamp] is of type [keyword]" in failed.message
+    assert names(report.applied) == [("ilm_policy", "messaging-api-logs")]
 
 
 def test_a_template_change_that_would_orphan_a_data_stream_is_refused(tmp_path: Path,
@@ -442,10 +449,10 @@ def test_a_template_change_that_would_orphan_a_data_stream_is_refused(tmp_path: 
     apply_tree(cfg, tree)
     edit(tree / "index_templates" / "logs-sre.yaml", lambda d: d.pop("data_stream"))
     _, report = apply_tree(cfg, tree)
-    (refused_change,) = report.refused
-    assert (refused_change.kind, refused_change.name) == ("index_template", "logs-sre")
+    (failed,) = report.failed
+    assert (failed.change.kind, failed.change.name) == ("index_template", "logs-sre")
     assert "would cause data streams [logs-sre-production] to no longer match a data stream template" in \
-        refused_change.reason
+        failed.message
     assert "data_stream" in fake.state.index_templates["logs-sre"].body
 
 
@@ -455,9 +462,9 @@ def test_ilm_phases_out_of_order_are_refused_with_the_servers_words(tmp_path: Pa
     apply_tree(cfg, tree)
     edit(tree / "ilm" / "sre-service-logs.yaml", lambda d: d["policy"]["phases"]["warm"].update(min_age="20d"))
     _, report = apply_tree(cfg, tree)
-    (refused_change,) = report.refused
-    assert refused_change.name == "sre-service-logs"
-    assert "run the delete phase (min_age: 14d) before the warm phase (min_age: 20d)" in refused_change.reason
+    (failed,) = report.failed
+    assert failed.change.name == "sre-service-logs"
+    assert "run the delete phase (min_age: 14d) before the warm phase (min_age: 20d)" in failed.message
 
 
 def test_verify_says_so_when_no_template_matches(tmp_path: Path, fake: FakeElasticsearch) -> None:
@@ -480,7 +487,25 @@ def test_prune_reads_which_template_backs_a_data_stream_now(tmp_path: Path, fake
     fake.state.create_data_stream("logs-sre-production")
     cfg = config(tmp_path, fake)
     first, report = apply_tree(cfg, prune=True)
-    assert [(c.name, c.reason) for c in first.changes if c.action.value == "delete" and c.kind == "index_template"] == [
-        ("logs-sre-old", "refused: backs data streams [logs-sre-production]")]
+    assert [(c.name, c.refusal) for c in first.changes if c.action.value == "delete" and c.kind == "index_template"] == [
+        ("logs-sre-old", "backs data streams [logs-sre-production]")]
     _, report = apply_tree(cfg, prune=True)
-    assert report.ok and [(c.kind, c.name) for c in report.applied] == [("index_template", "logs-sre-old")]
+    assert report.ok and names(report.applied) == [("index_template", "logs-sre-old")]
+
+
+def test_an_object_sre_does_not_own_is_refused_unless_adopted(tmp_path: Path, fake: FakeElasticsearch) -> None:
+    hand_made = {"policy": {"phases": {"delete": {"min_age": "7d", "actions": {"delete": {}}}}}}
+    fake.state.put_policy("sre-service-logs", hand_made)  # made by hand under a name elk/ holds
+    cfg = config(tmp_path, fake)
+    p, report = apply_tree(cfg)
+    change = next(c for c in p.changes if c.name == "sre-service-logs")
+    assert change.action is Action.update and "not owned by sre" in change.refusal
+    assert names(report.refused)[0] == (ILM, "sre-service-logs") and not report.failed
+    assert not [r for r in fake.requests if r.method == "PUT" and r.path == "/_ilm/policy/sre-service-logs"]
+    assert fake.state.policies["sre-service-logs"].policy["phases"]["delete"]["min_age"] == "7d"
+    assert (INDEX, "logs-sre") in names(report.refused), "what needs the refused policy is not attempted"
+
+    p, report = apply_tree(cfg, adopt=("sre-service-logs",))
+    assert next(c for c in p.changes if c.name == "sre-service-logs").reason.startswith("adopted")
+    assert report.ok, [(r.change.name, r.message) for r in report.changes]
+    assert fake.state.policies["sre-service-logs"].policy["_meta"]["managed_by"] == "sre"

@@ -18,8 +18,10 @@ from sre.config import SreConfig, load_config
 from sre.errors import UnreachableError
 from sre.provision.dashboards import MANAGED_TAG, default_dir, load
 from sre.provision.dashkit import Context
-from sre.provision.grafana import UNMANAGED, apply, plan
-from sre.provision.plan import Action
+from sre.provision.grafana import GrafanaTarget
+from sre.provision.plan import Action, ApplyResult, Plan
+from sre.provision.target import apply as apply_plan
+from sre.provision.target import plan as make_plan
 from tests.cli import sre
 from tests.fakes.grafana import FakeGrafana
 
@@ -35,6 +37,14 @@ def fake() -> Iterator[FakeGrafana]:
 
 def grafana(fake: FakeGrafana, token: str = TOKEN, **retry: Any) -> Grafana:
     return Grafana(fake.url, token=token, retry=RetryPolicy(**retry) if retry else None)
+
+
+def plan(g: Grafana, src: Any, **options: Any) -> Plan:
+    return make_plan(GrafanaTarget(g, src, **options))
+
+
+def apply(g: Grafana, p: Plan, concurrency: int = 4) -> ApplyResult:
+    return apply_plan(GrafanaTarget(g, concurrency=concurrency), p)
 
 
 def tree(tmp_path: Path) -> Path:
@@ -90,7 +100,7 @@ def test_first_apply_creates_folders_parents_first_then_dashboards(fake: FakeGra
     p = plan(g, src)
     assert set(actions(p).values()) == {"create"} and len(actions(p)) == len(src.dashboards) >= 9
     result = apply(g, p)
-    assert result.ok and not result.skipped
+    assert result.ok and [r.outcome.value for r in result.changes] == ["applied"] * len(p.changes)
 
     writes = [r for r in fake.requests if r.method == "POST"]
     kinds = [r.path for r in writes]
@@ -229,13 +239,24 @@ def test_prune_deletes_a_managed_dashboard_gone_from_code_and_never_an_unmanaged
 def test_an_unmanaged_dashboard_holding_a_uid_is_left_alone(fake: FakeGrafana) -> None:
     requests.post(f"{fake.url}/api/dashboards/db", headers={"Authorization": f"Bearer {TOKEN}"}, timeout=5,
                   json={"dashboard": {"uid": "sre-redis", "title": "My redis", "panels": []}}).raise_for_status()
+    fake.clear_requests()
     g = grafana(fake)
     p = plan(g, sources())
     conflict = next(c for c in p.changes if c.name == "sre-redis")
-    assert conflict.action is Action.drift and conflict.reason == UNMANAGED
+    assert conflict.action is Action.update and "not owned by sre" in conflict.refusal
+    assert '-  "title": "My redis",' in conflict.diff
     result = apply(g, p)
-    assert [c.name for c in result.skipped] == ["sre-redis"] and result.ok
+    assert [r.change.name for r in result.refused] == ["sre-redis"] and not result.failed
+    assert result.status == "warn" and len(result.applied) == len(p.changes) - 1
     assert fake.dashboard("sre-redis")["title"] == "My redis"
+    assert not [r for r in fake.requests_to("POST", "/api/dashboards/db") if r.body["dashboard"]["uid"] == "sre-redis"]
+
+    adopting = plan(g, sources(), adopt=["sre-redis"])
+    taken = next(c for c in adopting.changes if c.name == "sre-redis")
+    assert taken.action is Action.update and not taken.refused and taken.reason.startswith("adopted")
+    assert apply(g, adopting).ok
+    assert fake.dashboard("sre-redis")["title"] == "Redis" and MANAGED_TAG in fake.dashboard("sre-redis")["tags"]
+    assert not plan(g, sources()).has_changes
 
 
 def test_a_folder_made_by_hand_with_the_same_title_is_reused(fake: FakeGrafana) -> None:
@@ -277,12 +298,12 @@ def test_a_refused_dashboard_fails_alone_and_the_cli_exits_1(tmp_path: Path, fak
     }).raise_for_status()
     out = sre("dashboards", "apply", "--config", str(write_config(tmp_path, fake)), "--output", "json")
     assert out.returncode == 1, out.stderr
-    result = json.loads(out.stdout)["apply"]
-    assert [(f["name"], f["error"]) for f in result["failed"]] == [
+    (result,) = json.loads(out.stdout)["results"]
+    assert [(f["name"], f["message"]) for f in result["failed"]] == [
         ("sre-service", "save dashboard sre-service: 412 A dashboard with the same name in the folder already exists "
                         "(name-exists)")]
     src = sources()
-    assert len(result["done"]) == (len(src.dashboards) - 1) + (len(src.folders) - 1), "all else, SRE folder reused"
+    assert len(result["applied"]) == (len(src.dashboards) - 1) + (len(src.folders) - 1), "all else, SRE folder reused"
     assert fake.dashboard("someone-elses")["title"] == "SRE service"
 
 
@@ -372,12 +393,15 @@ def test_reconcile_job_plans_then_applies_and_records_runs(tmp_path: Path, fake:
     try:
         pending = run_job("dashboards.reconcile", JobContext(cfg=cfg, store=store))
         assert pending.status == "warn" and pending.summary["applied"] is False
+        (drift,) = pending.results
+        assert (drift.check, drift.target, drift.status) == ("provision.dashboards", "grafana", "warn")
+        assert "not applied" in drift.message
         assert not fake.dashboards, "apply is off by default: nothing written"
         cfg.dashboards.apply = True
         applied = run_job("dashboards.reconcile", JobContext(cfg=cfg, store=store))
-        assert applied.status == "ok" and applied.summary["failed"] == [], applied.summary
+        assert applied.status == "ok" and applied.summary["results"][0]["failed"] == [], applied.summary
         again = run_job("dashboards.reconcile", JobContext(cfg=cfg, store=store))
-        assert again.status == "ok" and again.summary["plan_requests"] == 1
+        assert again.status == "ok" and again.summary["requests"] == 1
         with store.session() as s:
             runs = [(r.kind, r.status) for r in s.query(Run).order_by(Run.id)]
         assert runs == [("dashboards.reconcile", "warn"), ("dashboards.reconcile", "ok"),
@@ -409,10 +433,10 @@ def test_a_rename_onto_a_hand_made_title_never_overwrites_it_on_grafana_11_2(tmp
 
         p = plan(g, sources(d))
         refused = next(c for c in p.changes if c.name == "sre-redis")
-        assert refused.action is Action.drift and "team-cache" in refused.reason
+        assert refused.refused and "team-cache" in refused.refusal
         fake.clear_requests()
         result = apply(g, p)
-        assert [(c.name, e) for c, e in result.failed] == [("sre-redis", refused.reason)]
+        assert [(r.change.name, r.message) for r in result.refused] == [("sre-redis", refused.refusal)]
         assert not fake.requests_to("POST", "/api/dashboards/db"), "nothing saved over the hand-made dashboard"
         mine = fake.dashboard("team-cache")
         assert mine["title"] == "Team cache" and mine["tags"] == ["team"]
@@ -429,10 +453,10 @@ def test_the_answered_uid_is_checked_when_a_title_is_taken_after_the_plan(tmp_pa
         _hand_made(fake, "team-cache", "Team cache", str(fake.folder_of("sre-redis")))  # between plan and apply
         result = apply(g, p)
         (failed,) = result.failed
-        assert failed[0].name == "sre-redis" and "team-cache" in failed[1] and "Team cache" in failed[1]
+        assert failed.change.name == "sre-redis" and "team-cache" in failed.message and "Team cache" in failed.message
         # Grafana 11.2 has already written into the other dashboard: the outcome says so, and
         # the next plan does not offer to prune it as a managed dashboard absent from code.
-        assert "overwrote" in failed[1]
+        assert "overwrote" in failed.message
         assert not plan(g, sources(d), prune=True).of(Action.delete)
 
 
@@ -461,15 +485,15 @@ def test_a_403_in_one_folder_fails_that_folder_alone(tmp_path: Path, fake: FakeG
                         .replace('title="Messaging API"', 'title="Messaging API v2"'))
     p = plan(g, sources(d))
     result = apply(g, p)
-    assert [c.name for c, _ in result.failed] == ["sre-redis"]
-    error = result.failed[0][1]
+    assert [r.change.name for r in result.failed] == ["sre-redis"]
+    error = result.failed[0].message
     assert "403" in error and "Platform/Databases" in error and "sre-platform-databases" in error
-    assert [c.name for c in result.done] == ["sre-api"]
+    assert [r.change.name for r in result.applied] == ["sre-api"]
     assert fake.dashboard("sre-api")["title"] == "Messaging API v2"
 
     out = sre("dashboards", "apply", "--config", str(write_config(tmp_path, fake, directory=d)), "--output", "json")
     assert out.returncode == 1, out.stderr
-    assert [f["name"] for f in json.loads(out.stdout)["apply"]["failed"]] == ["sre-redis"]
+    assert [f["name"] for f in json.loads(out.stdout)["results"][0]["failed"]] == ["sre-redis"]
 
 
 def _set_redis_folder(d: Path, folder: str) -> None:
@@ -492,11 +516,13 @@ def test_a_folder_named_general_is_refused_and_the_rest_applies(tmp_path: Path, 
     _set_redis_folder(d, "General")
     p = plan(g, sources(d))
     general = next(c for c in p.changes if c.kind == "folder" and c.name == "General")
-    assert general.action is Action.drift and general.reason.startswith("refused: Grafana reserves")
+    assert general.action is Action.create and general.refusal.startswith("Grafana reserves")
     result = apply(g, p)
-    assert sorted(c.name for c, _ in result.failed) == ["General", "sre-redis"]
+    assert [(r.change.name, r.message) for r in result.refused][1:] == [
+        ("sre-redis", "not attempted: it needs folder General, which was refused")]
+    assert result.refused[0].change.name == "General" and not result.failed
     assert not [r for r in fake.requests_to("POST", "/api/folders") if r.body["title"] == "General"]
-    assert len(result.done) == len(p.changes) - 2 and "sre-api" in fake.dashboards
+    assert len(result.applied) == len(p.changes) - 2 and "sre-api" in fake.dashboards
 
 
 def test_provisioned_dashboards_are_skipped_never_saved_or_deleted_over(tmp_path: Path, fake: FakeGrafana) -> None:
@@ -515,10 +541,10 @@ def test_provisioned_dashboards_are_skipped_never_saved_or_deleted_over(tmp_path
 
     p = plan(g, sources(d))
     change = next(c for c in p.changes if c.name == "sre-redis")
-    assert change.action is Action.drift and "provisioned" in change.reason and "sre-redis.json" in change.reason
+    assert change.action is Action.drift and "provisioned" in change.refusal and "sre-redis.json" in change.refusal
     fake.clear_requests()
     result = apply(g, p)
-    assert result.ok and [c.name for c in result.skipped] == ["sre-redis"]
+    assert not result.failed and [r.change.name for r in result.refused] == ["sre-redis"]
     assert not [r for r in fake.requests_to("POST", "/api/dashboards/db") if r.body["dashboard"]["uid"] == "sre-redis"]
     (d / "redis.py").write_text(original)  # the code matches the provisioned file again: nothing to say
     same = next(c for c in plan(g, sources(d), deep=True).changes if c.name == "sre-redis")
@@ -528,7 +554,7 @@ def test_provisioned_dashboards_are_skipped_never_saved_or_deleted_over(tmp_path
     pruning = plan(g, sources(d), prune=True)
     assert [c.name for c in pruning.of(Action.delete)] == ["sre-redis"]
     result = apply(g, pruning)
-    assert result.ok and [(c.name, c.reason) for c in result.skipped] == [
+    assert not result.failed and [(r.change.name, r.message) for r in result.refused] == [
         ("sre-redis", "provisioned from files in Grafana: left alone (change it where it is provisioned)")]
     assert fake.dashboard("sre-redis")["title"] == "Redis"
 
@@ -539,8 +565,8 @@ def test_a_uid_created_between_plan_and_apply_is_a_clear_version_mismatch(fake: 
     _hand_made(fake, "sre-redis", "Someone's redis", "")
     result = apply(g, p)
     (failed,) = result.failed
-    assert failed[0].name == "sre-redis"
-    assert "412" in failed[1] and "version-mismatch" in failed[1] and "run plan again" in failed[1]
+    assert failed.change.name == "sre-redis"
+    assert "412" in failed.message and "version-mismatch" in failed.message and "run plan again" in failed.message
     assert fake.dashboard("sre-redis")["title"] == "Someone's redis"
 
 
@@ -550,7 +576,7 @@ def test_folders_beyond_the_nesting_depth_fail_alone(tmp_path: Path) -> None:
         d = tree(tmp_path)
         _set_redis_folder(d, "Platform/Databases/Cache/Redis/Primary")
         result = apply(g, plan(g, sources(d)))
-        failed = dict((c.name, e) for c, e in result.failed)
+        failed = {r.change.name: r.message for r in result.failed}
         assert sorted(failed) == ["Platform/Databases/Cache/Redis/Primary", "sre-redis"]
         assert "Maximum nested folder depth reached" in failed["Platform/Databases/Cache/Redis/Primary"]
         assert "4 from Grafana 12" in failed["Platform/Databases/Cache/Redis/Primary"]

@@ -5,16 +5,20 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 
 from sre.config import load_config
-from sre.provision.plan import content_hash
-from sre.provision.prometheus import apply_kubernetes, desired_files, plan_kubernetes
+from sre.provision.plan import ApplyResult, Plan, content_hash
+from sre.provision.prometheus import PrometheusRuleTarget, desired_files
+from sre.provision.target import apply, plan
 from sre.rules.render import HASH_ANNOTATION, MANAGED_LABEL, prometheusrule_objects
+from sre.store import Store
 from tests.cli import sre
 from tests.fakes.kube import FakeKube
+from tests.remediation_store import DIALECTS, state_store
 
 ROOT = Path(__file__).parents[2]
 NS = "monitoring"
@@ -42,6 +46,14 @@ def config_path(kube: FakeKube, tmp_path: Path) -> Path:
     return path
 
 
+def plan_kubernetes(objs: list[dict], api: Any, namespace: str, *, prune: bool = False) -> Plan:
+    return plan(PrometheusRuleTarget(objs, api, namespace, prune=prune))
+
+
+def apply_kubernetes(p: Plan, api: Any, namespace: str) -> ApplyResult:
+    return apply(PrometheusRuleTarget([], api, namespace), p)
+
+
 def _rule(name: str, labels: dict[str, str]) -> dict[str, object]:
     return {"apiVersion": f"{GROUP}/{VERSION}", "kind": "PrometheusRule",
             "metadata": {"name": name, "namespace": NS, "labels": labels},
@@ -61,8 +73,10 @@ def test_apply_creates_by_server_side_apply_and_prunes_only_owned(kube: FakeKube
 
     files = desired_files(ROOT / "alerts", load_config(config_path).alerts.runbook_base_url)
     want = prometheusrule_objects(files, namespace=NS, labels={"release": "kube-prometheus-stack"})
-    assert sorted(result["written"]) == sorted(o["metadata"]["name"] for o in want)
-    assert result["deleted"] == ["sre-retired"]
+    assert sorted(c["name"] for c in result["applied"] if c["action"] == "create") == sorted(
+        o["metadata"]["name"] for o in want)
+    assert [c["name"] for c in result["applied"] if c["action"] == "delete"] == ["sre-retired"]
+    assert result["refused"] == result["failed"] == []
 
     patches = kube.requests_to("PATCH", "/prometheusrules/")
     assert len(patches) == len(want)
@@ -112,7 +126,7 @@ def test_a_second_plan_is_one_list_call_and_sees_hand_edits(kube: FakeKube, conf
 
 
 def test_plan_exit_code_and_unreachable_api(kube: FakeKube, config_path: Path, tmp_path: Path) -> None:
-    proc = sre("alerts", "plan", "--target", "kubernetes", "--exit-code", "--config", str(config_path))
+    proc = sre("alerts", "plan", "--target", "kubernetes", "--config", str(config_path))
     assert proc.returncode == 1, proc.stderr
     assert "create" in proc.stdout
 
@@ -188,3 +202,61 @@ def test_a_group_added_by_another_field_manager_is_kept_and_never_drifts(kube: F
     assert dropped["name"] not in names and "team-extra" in names
     final = plan_kubernetes(fewer, api, NS)
     assert not final.has_changes, [(c.name, c.action, c.reason, c.diff) for c in final.changes if c.action.value != "unchanged"]
+
+
+def test_an_unowned_object_of_the_same_name_is_refused_unless_adopted(kube: FakeKube, config_path: Path) -> None:
+    kube.put(_rule("sre-api", {"team": "api"}))  # made by hand, before sre, under the name sre renders
+    proc = sre("alerts", "plan", "--target", "kubernetes", "--config", str(config_path), "--output", "json")
+    assert proc.returncode == 1, proc.stderr
+    change = next(c for c in json.loads(proc.stdout)["changes"] if c["name"] == "sre-api")
+    assert change["action"] == "update" and "not owned by sre" in change["refused"]
+
+    proc = sre("alerts", "apply", "--target", "kubernetes", "--config", str(config_path), "--output", "json")
+    assert proc.returncode == 1, proc.stderr
+    (result,) = json.loads(proc.stdout)["results"]
+    assert [(c["name"], c["outcome"]) for c in result["refused"]] == [("sre-api", "refused")]
+    assert result["failed"] == [] and len(result["applied"]) > 1, "the other objects applied"
+    untouched = kube.get(GROUP, VERSION, NS, PLURAL, "sre-api")
+    assert untouched is not None and untouched["metadata"]["labels"] == {"team": "api"}
+    assert not [r for r in kube.requests_to("PATCH", "/prometheusrules/sre-api")]
+
+    proc = sre("alerts", "apply", "--target", "kubernetes", "--adopt", "sre-api", "--config", str(config_path),
+               "--output", "json")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    adopted = kube.get(GROUP, VERSION, NS, PLURAL, "sre-api")
+    assert adopted is not None and adopted["metadata"]["labels"][MANAGED_LABEL] == "sre"
+    assert sre("alerts", "plan", "--target", "kubernetes", "--config", str(config_path)).returncode == 0
+
+
+@pytest.fixture(params=DIALECTS)
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    with state_store(request, request.param, tmp_path) as s:
+        yield s
+
+
+def test_the_alerts_reconcile_job_reports_drift_then_applies(kube: FakeKube, config_path: Path, store: Store) -> None:
+    from prometheus_client import REGISTRY
+
+    from sre.jobs import JobContext, run_job
+    from sre.store.runs import CheckRow, Run
+
+    def drift() -> float | None:
+        return REGISTRY.get_sample_value("sre_provision_drift", {"kind": "alerts"})
+
+    cfg = load_config(config_path)
+    pending = run_job("alerts.reconcile", JobContext(cfg=cfg, store=store))
+    assert pending.status == "warn" and pending.summary["applied"] is False
+    assert not kube.requests_to("PATCH"), "apply is off by default: nothing written"
+    assert drift() == 1
+
+    cfg.alerts.apply = True
+    applied = run_job("alerts.reconcile", JobContext(cfg=cfg, store=store))
+    assert applied.status == "ok", applied.summary
+    assert kube.get(GROUP, VERSION, NS, PLURAL, "sre-api") is not None
+    again = run_job("alerts.reconcile", JobContext(cfg=cfg, store=store))
+    assert again.status == "ok" and again.summary["requests"] == 1 and drift() == 0
+    with store.session() as s:
+        runs = [(r.kind, r.status) for r in s.query(Run).order_by(Run.id)]
+        checks = [(c.check, c.status) for c in s.query(CheckRow).order_by(CheckRow.id)]
+    assert runs == [("alerts.reconcile", "warn"), ("alerts.reconcile", "ok"), ("alerts.reconcile", "ok")]
+    assert checks == [("provision.alerts", "warn"), ("provision.alerts", "ok"), ("provision.alerts", "ok")]
