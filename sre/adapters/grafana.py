@@ -1,24 +1,25 @@
 """Grafana's HTTP API through `grafana-client` 3.11 (requests-based; see docs/decisions/grafana-client-3.md).
 
 The wrapper adds what the provisioning needs and the client lacks: search paging, nested folder
-creation (`parentUid`), retries of 429 and 5xx with backoff that honours `Retry-After`, a count
-of the requests made, and one client per thread so that applies can run a bounded number of
-requests at once. Bad credentials and a server that keeps failing become `UnreachableError`
+creation (`parentUid`), retries by urllib3's `Retry` on the client's session (idempotent methods
+on 429 and 5xx and on read errors; a POST only on 429, which Grafana answers before doing any
+work, so a folder created by a POST whose answer timed out is never created twice), backoff with
+jitter that honours `Retry-After` up to a cap, a count of the requests made, and one client per
+thread so that applies can run a bounded number of requests at once. Bad credentials and a server that keeps failing become `UnreachableError`
 (exit 2) with one clear line; a refusal of one object (403 from folder permissions included)
 is a `GrafanaError` for that object, so the rest of an apply goes on.
 """
 
 from __future__ import annotations
 
-import email.utils
-import random
 import threading
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote, urlencode, urlsplit
+
+from urllib3.util.retry import Retry
 
 from sre.errors import SreError, UnreachableError
 from sre.telemetry import get_logger
@@ -55,32 +56,54 @@ class GrafanaForbidden(GrafanaError):
     """403 for one object: per-folder permissions deny the account this write."""
 
 
+IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
+
+
 @dataclass
 class RetryPolicy:
     attempts: int = 5  # tries in all, the first included
     base: float = 0.5  # seconds before the first retry without Retry-After; doubles each time
     cap: float = 30.0  # longest single wait, Retry-After included
-    sleep: Callable[[float], None] = time.sleep
 
-    def delay(self, attempt: int, retry_after: float | None) -> float:
-        if retry_after is not None:
-            return min(max(retry_after, 0.0), self.cap)
-        # Full jitter: concurrent workers hit by the same 429 do not come back in lockstep.
-        return min(self.cap, self.base * 2 ** (attempt - 1)) * (0.5 + random.random() / 2)
+    def retry(self, on_retry: Callable[[str | None], None] | None = None) -> CappedRetry:
+        """The urllib3 `Retry` this policy means, for the session's adapter."""
+        n = self.attempts - 1
+        return CappedRetry(
+            total=n, connect=n, read=n, status=n, other=0, allowed_methods=IDEMPOTENT,
+            status_forcelist=RETRY_STATUSES, backoff_factor=self.base, backoff_max=self.cap,
+            backoff_jitter=self.base, respect_retry_after_header=True, raise_on_status=False,
+            raise_on_redirect=False, cap=self.cap, on_retry=on_retry)
 
 
-def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
-    """Seconds to wait from a Retry-After header: delta-seconds or an HTTP date (RFC 9110)."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+class CappedRetry(Retry):
+    """urllib3's Retry with Retry-After capped (a server asking for an hour must not stall an apply),
+    a POST retried on 429 alone, and a callback per retry (the request count includes retries)."""
+
+    def __init__(self, *args: Any, cap: float = 30.0, on_retry: Callable[[str | None], None] | None = None,
+                 **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.cap, self.on_retry = cap, on_retry
+
+    def new(self, **kwargs: Any) -> CappedRetry:
+        fresh = super().new(**kwargs)
+        assert isinstance(fresh, CappedRetry)
+        fresh.cap, fresh.on_retry = self.cap, self.on_retry
+        return fresh
+
+    def get_retry_after(self, response: Any) -> float | None:
+        after = super().get_retry_after(response)
+        return None if after is None else min(after, self.cap)
+
+    def is_retry(self, method: str, status_code: int, has_retry_after: bool = False) -> bool:
+        # 429 is a refusal before any work (Grafana's rate limiter): safe to send again, whatever the method.
+        return super().is_retry("GET" if status_code == 429 else method, status_code, has_retry_after)
+
+    def increment(self, method: str | None = None, url: str | None = None, *args: Any, **kwargs: Any) -> CappedRetry:
+        fresh = super().increment(method, url, *args, **kwargs)  # raises when the retries are spent
+        assert isinstance(fresh, CappedRetry)
+        if self.on_retry is not None:
+            self.on_retry(method)  # another try will be sent: it counts
+        return fresh
 
 
 @dataclass
@@ -140,47 +163,35 @@ class Grafana:
                 url_path_prefix=f"{prefix}/" if prefix else "", protocol=self._parts.scheme,
                 timeout=self._timeout, organization_id=self._org_id,
             )
-            # The client's exceptions keep the body, not the headers: a hook keeps the last
-            # response of this thread so a 429's Retry-After can be honoured.
+            from requests.adapters import HTTPAdapter
+
+            adapter = HTTPAdapter(max_retries=self.retry.retry(self._on_retry))
+            api.client.s.mount("http://", adapter)
+            api.client.s.mount("https://", adapter)
             api.client.s.hooks["response"].append(self._on_response)
             self._local.api = api
         return api
 
     def _on_response(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
         self.requests.add(response.request.method or "?")
-        self._local.last = response
+
+    def _on_retry(self, method: str | None) -> None:
+        self.requests.add(method or "?")  # a retry goes out: the hook above sees only the last answer
+        self._local.retries = getattr(self._local, "retries", 0) + 1
 
     def _call(self, what: str, fn: Callable[[GrafanaApi], T], *, per_object: bool = True) -> T:
-        """Run one request with retries; map failures to errors a person can act on."""
+        """Run one request (retried by the session's Retry); map failures to errors a person can act on."""
         import requests
         from grafana_client.client import GrafanaException
 
-        api = self._api()
-        attempt = 0
-        while True:
-            attempt += 1
-            self._local.last = None
-            try:
-                return fn(api)
-            except GrafanaException as exc:
-                status = exc.status_code
-                if status in RETRY_STATUSES and attempt < self.retry.attempts:
-                    last = getattr(self._local, "last", None)
-                    after = parse_retry_after(last.headers.get("Retry-After") if last is not None else None)
-                    wait = self.retry.delay(attempt, after)
-                    log.warning("grafana %s: %s, retry %d/%d in %.1fs", what, status, attempt,
-                                self.retry.attempts - 1, wait)
-                    self.retry.sleep(wait)
-                    continue
-                raise self._error(what, status, exc.response, per_object=per_object) from None
-            except requests.exceptions.RequestException as exc:
-                if attempt < self.retry.attempts and isinstance(
-                    exc, requests.exceptions.ConnectionError | requests.exceptions.Timeout
-                ):
-                    self.retry.sleep(self.retry.delay(attempt, None))
-                    continue
-                raise UnreachableError(f"Grafana at {self.url} did not answer: {exc.__class__.__name__}",
-                                       hint="check endpoints.grafana.url and that Grafana is up") from None
+        self._local.retries = 0
+        try:
+            return fn(self._api())
+        except GrafanaException as exc:
+            raise self._error(what, exc.status_code, exc.response, per_object=per_object) from None
+        except requests.exceptions.RequestException as exc:
+            raise UnreachableError(f"Grafana at {self.url} did not answer: {exc.__class__.__name__}",
+                                   hint="check endpoints.grafana.url and that Grafana is up") from None
 
     def _error(self, what: str, status: int, body: Any, *, per_object: bool = True) -> SreError:
         message = body.get("message") if isinstance(body, dict) else (str(body)[:200] if body else "")
@@ -198,9 +209,9 @@ class Grafana:
                 f"Grafana at {self.url} denied {what} (403 {message or 'Access denied'})",
                 hint="the service account needs the Editor role (dashboards:write, folders:create)",
             )
-        if status in RETRY_STATUSES:
-            return UnreachableError(f"Grafana at {self.url}: {what} still failing after "
-                                    f"{self.retry.attempts} tries ({status} {message})")
+        tries = 1 + getattr(self._local, "retries", 0)
+        if status in RETRY_STATUSES and tries > 1:
+            return UnreachableError(f"Grafana at {self.url}: {what} still failing after {tries} tries ({status} {message})")
         status_word = body.get("status") if isinstance(body, dict) else None
         detail = f"{message} ({status_word})" if status_word else message
         return GrafanaError(f"{what}: {status} {detail}".rstrip(), status=status, body=body)

@@ -15,8 +15,10 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
+from sre.adapters.prometheus import PrometheusClient
 from sre.content import content_dir
-from sre.remediation.verify import VerifyError, prometheus
+from sre.errors import SreError
+from sre.remediation.verify import VerifyError
 from sre.rules.tree import load_tree
 from sre.store.base import utcnow
 from sre.store.remediation import InboxRow, Remediation
@@ -68,8 +70,11 @@ def _rule_expression(cfg: SreConfig, alertname: str) -> str | None:
 
 def _query_range(cfg: SreConfig, query: str, start: datetime, end: datetime) -> list[Series]:
     step = max(1, int((end - start).total_seconds() / POINTS))
-    with prometheus(cfg) as prom:
-        result: Any = prom.custom_query_range(query, start_time=start, end_time=end, step=str(step))
+    try:
+        with PrometheusClient.from_config(cfg) as prom:
+            result = prom.query_range(query, start.timestamp(), end.timestamp(), step)
+    except SreError as exc:
+        raise VerifyError(str(exc)) from None
     out = []
     for item in (result or [])[:MAX_SERIES]:
         metric = item.get("metric") or {}

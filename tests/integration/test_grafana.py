@@ -310,7 +310,7 @@ def test_a_refused_dashboard_fails_alone_and_the_cli_exits_1(tmp_path: Path, fak
 def test_429_with_retry_after_then_success(fake: FakeGrafana) -> None:
     g = grafana(fake)
     fake.fail_next("GET", "/api/search", 429, retry_after="1")
-    fake.fail_next("POST", "/api/dashboards/db", 503, times=2)
+    fake.fail_next("POST", "/api/dashboards/db", 429, times=2, retry_after="0")
     p = plan(g, sources())
     searches = fake.requests_to("GET", "/api/search")
     assert [r.status for r in searches] == [429, 200]
@@ -319,7 +319,19 @@ def test_429_with_retry_after_then_success(fake: FakeGrafana) -> None:
 
     assert apply(g, p, concurrency=4).ok
     statuses = [r.status for r in fake.requests_to("POST", "/api/dashboards/db")]
-    assert statuses.count(503) == 2 and statuses.count(200) == len(sources().dashboards)
+    assert statuses.count(429) == 2 and statuses.count(200) == len(sources().dashboards)
+
+
+def test_a_post_answered_503_is_never_sent_twice(fake: FakeGrafana) -> None:
+    g = grafana(fake)
+    fake.fail_next("POST", "/api/folders", 503)
+    result = apply(g, plan(g, sources()))
+    first = fake.requests_to("POST", "/api/folders")[0]
+    assert first.status == 503 and [r.body["uid"] for r in fake.requests_to("POST", "/api/folders")].count(
+        first.body["uid"]) == 1, "the folder POST that met a 503 was not sent again"
+    failed = next(r for r in result.failed if r.change.kind == "folder")
+    assert failed.change.desired["uid"] == first.body["uid"] and "503 Service Unavailable" in failed.message
+    assert first.body["uid"] not in fake.folders
 
 
 def test_5xx_that_never_clears_is_a_clear_error(fake: FakeGrafana) -> None:

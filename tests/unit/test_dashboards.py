@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
-from sre.adapters.grafana import RetryPolicy, parse_retry_after
+from sre.adapters.grafana import RetryPolicy
 from sre.errors import UsageError
 from sre.provision.dashboards import MANAGED_TAG, comparable, default_dir, folder_uid, from_export, load
 from sre.provision.dashboards_render import render
@@ -198,13 +198,27 @@ def test_queries_include_variables(shipped: Any) -> None:
     assert {"variable job", "variable nodename", "variable node"} <= where
 
 
-def test_retry_after_and_backoff() -> None:
-    assert parse_retry_after("3") == 3.0
-    assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", now=1445412470.0) == 10.0
-    assert parse_retry_after("soon") is None and parse_retry_after(None) is None
-    policy = RetryPolicy(base=0.5, cap=30)
-    assert policy.delay(1, 120.0) == 30 and policy.delay(2, 2.0) == 2.0
-    assert 0.5 <= policy.delay(2, None) <= 1.0 and policy.delay(10, None) <= 30
+def test_retry_after_is_honoured_up_to_the_cap_and_backoff_is_bounded() -> None:
+    from urllib3 import HTTPResponse
+
+    retry = RetryPolicy(base=0.5, cap=30).retry()
+    assert retry.get_retry_after(HTTPResponse(headers={"Retry-After": "3"})) == 3.0
+    assert retry.get_retry_after(HTTPResponse(headers={"Retry-After": "120"})) == 30.0
+    assert retry.get_retry_after(HTTPResponse(headers={"Retry-After": "Wed, 21 Oct 2015 07:28:00 GMT"})) == 0
+    later = retry
+    for _ in range(4):
+        later = later.increment("GET", "/api/search", response=HTTPResponse(status=503))
+    assert later.get_backoff_time() <= 30.0
+
+
+@pytest.mark.parametrize(("method", "status", "retried"), [
+    ("GET", 503, True), ("PUT", 502, True), ("DELETE", 504, True), ("GET", 429, True),
+    ("POST", 429, True),  # refused before any work: safe to send again
+    ("POST", 503, False), ("POST", 502, False),  # may have been done: never sent twice
+    ("GET", 404, False),
+])
+def test_only_idempotent_requests_are_retried_and_a_post_only_on_429(method: str, status: int, retried: bool) -> None:
+    assert RetryPolicy().retry().is_retry(method, status, has_retry_after=False) is retried
 
 
 def test_sre_up_renders_for_file_provisioning_and_says_where(tmp_path: Path) -> None:
