@@ -506,7 +506,8 @@ class DnsConfig(_Model):
     records: dict[str, str] = Field(default_factory=dict, description="Logical name -> record name.")
     ttl: int = 30
     node_targets: dict[str, str] = Field(
-        default_factory=dict, description="PostgreSQL node name -> the value the record holds when it is primary."
+        default_factory=dict, description="PostgreSQL node name -> the value the record holds when it is primary: an IP "
+        "address (A/AAAA), a host name (CNAME), or host:port (an SRV record '0 0 <port> <host>.'; [v6]:port for IPv6)."
     )
 
 
@@ -526,6 +527,9 @@ class KubernetesConfig(_Model):
 
 
 class JobConfig(_Model):
+    """A job's trigger and enablement. `{enabled: false}` alone turns a job off; without `every` or
+    `cron` a job keeps its default trigger (a job with none needs one)."""
+
     every: Seconds | None = None
     cron: str | None = None
     enabled: bool = True
@@ -533,8 +537,8 @@ class JobConfig(_Model):
 
     @model_validator(mode="after")
     def _one_trigger(self) -> JobConfig:
-        if (self.every is None) == (self.cron is None):
-            raise ValueError("give exactly one of every or cron")
+        if self.every is not None and self.cron is not None:
+            raise ValueError("give one of every or cron, not both")
         return self
 
 

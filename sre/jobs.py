@@ -94,6 +94,12 @@ def effective_jobs(cfg: SreConfig) -> dict[str, tuple[JobSpec, JobConfig]]:
             jc = override
         if not jc.enabled:
             continue
+        if jc.every is None and jc.cron is None:  # enabled without a trigger: the job's default one
+            if spec.every is None and spec.cron is None:
+                from sre.config import ConfigError
+
+                raise ConfigError([f"jobs.{name}: give every or cron (this job has no default trigger)"])
+            jc = jc.model_copy(update={"every": spec.every, "cron": spec.cron})
         envs = jc.only_environments or spec.only_environments
         if envs and cfg.environment not in envs:
             continue

@@ -1,4 +1,5 @@
-"""`sre backup take|list|verify`: backups of the PostgreSQL clusters, verified down to a restore."""
+"""`sre backup take|list|verify|posture`: backups of the PostgreSQL clusters, verified down to a restore,
+and the posture of their buckets and of the media buckets."""
 
 from __future__ import annotations
 
@@ -221,5 +222,36 @@ def verify(
 
         record_run(cfg, "backups.verify", results)
     _show_results(output, results, "backup verification")
+    if any(r.status == "fail" for r in results):
+        raise typer.Exit(EXIT_FAILED)
+
+
+@app.command()
+def posture(
+    bucket: Annotated[list[str] | None, typer.Option(
+        "--bucket", help="A media bucket entry (buckets.<name>); repeatable.", show_default=False)] = None,
+    backup: Annotated[list[str] | None, typer.Option(
+        "--backup", "-b", help="The bucket of a backup set (backups.<name>); repeatable.", show_default=False)] = None,
+    config: ConfigOpt = None,
+    output: OutputOpt = Output.table,
+) -> None:
+    """Bucket posture now (versioning, encryption, public access, replication, object lock): every
+    configured bucket, or those named. Reads only. Exit 1 when a check fails."""
+    from sre.adapters import s3 as s3a
+    from sre.checks.bucket_posture import check_bucket, targets
+
+    cfg = load(config)
+    unknown = [f"buckets.{n}" for n in bucket or [] if n not in cfg.buckets]
+    unknown += [f"backups.{n}" for n in backup or [] if n not in cfg.backups]
+    if unknown:
+        raise UsageError(f"no such entry: {', '.join(unknown)}", hint=f"buckets: {', '.join(sorted(cfg.buckets)) or '-'}; "
+                         f"backups: {', '.join(sorted(cfg.backups)) or '-'}")
+    chosen = targets(cfg)
+    if bucket or backup:
+        wanted = {cfg.buckets[n].name for n in bucket or []} | {cfg.backups[n].bucket for n in backup or []}
+        chosen = [t for t in chosen if t.bucket in wanted]
+    s3 = s3a.client(cfg.aws)
+    results = [r for t in chosen for r in check_bucket(s3, t)]
+    _show_results(output, results, "bucket posture")
     if any(r.status == "fail" for r in results):
         raise typer.Exit(EXIT_FAILED)

@@ -1,7 +1,9 @@
-"""`sre remediation list|show|replay|test|breaker status|breaker reset`: the audit log, rehearsals, the breaker."""
+"""`sre remediation inbox|list|show|replay|test|breaker status|breaker reset`: the stored alerts, the audit log,
+rehearsals, the breaker."""
 
 from __future__ import annotations
 
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -29,6 +31,48 @@ def _store(cfg: SreConfig) -> Store:
 
 def _short_time(iso: str | None) -> str:
     return iso[:19].replace("T", " ") if iso else ""
+
+
+class InboxState(StrEnum):
+    pending = "pending"
+    claimed = "claimed"
+    done = "done"
+
+
+class AlertStatus(StrEnum):
+    firing = "firing"
+    resolved = "resolved"
+
+
+@app.command()
+def inbox(
+    config: ConfigOpt = None,
+    output: OutputOpt = Output.table,
+    state: Annotated[InboxState | None, typer.Option(help="pending: not yet routed; claimed: a worker holds it; "
+                                                          "done: routed (see outcome).")] = None,
+    status: Annotated[AlertStatus | None, typer.Option(help="Only firing or only resolved alerts.")] = None,
+    alert: Annotated[str | None, typer.Option(help="Only this alertname.")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=1000, help="How many, newest first.")] = 50,
+) -> None:
+    """The alerts the webhook stored (every one, before it answered), newest first, with where each stands."""
+    from sre.remediation.inbox_view import read_inbox
+
+    store = _store(load(config))
+    try:
+        rows = read_inbox(store, state=state.value if state else None, status=status.value if status else None,
+                          alertname=alert, limit=limit)
+    finally:
+        store.dispose()
+    data = [r.model_dump(mode="json") for r in rows]
+
+    def render(con: Any) -> None:
+        out = [[r.id, _short_time(r.received_at.isoformat()), r.alertname, r.status, r.state, r.outcome or "",
+                r.remediation_id or "", ", ".join(f"{k}={v}" for k, v in sorted(r.labels.items())
+                                                  if k != "alertname")[:80]] for r in rows]
+        con.print(table(f"alert inbox ({len(rows)})", ["id", "received (UTC)", "alert", "status", "state", "outcome",
+                                                      "remediation", "labels"], out))
+
+    emit(output, data, render)
 
 
 @app.command("list")

@@ -295,3 +295,4 @@ class InboxWriter:
                     conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
             except Exception as exc:  # a busy or failing checkpoint is retried next round
                 log.debug("inbox WAL checkpoint: %s", exc)
+

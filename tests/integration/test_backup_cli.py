@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import secrets
 
 import pytest
 
@@ -60,3 +61,22 @@ def test_unknown_backup_set_and_unreachable_s3_exit_2(backup_env: MakeEnv) -> No
               env={"SRE_AWS__ENDPOINT_URL": "http://127.0.0.1:9"})
     assert res.returncode == 2, res.stderr
     assert res.stderr.startswith("error: S3 list") and "Traceback" not in res.stderr
+
+
+def test_posture_of_one_media_bucket_on_demand(backup_env: MakeEnv) -> None:
+    token = secrets.token_hex(4)
+    media = f"media-{token}-use1"
+    env = backup_env(buckets={"media": {"name": media, "replica_bucket": f"media-{token}-euw1"}})
+    env.s3.delete_bucket_encryption(Bucket=media)
+    res = sre("backup", "posture", "--bucket", "media", "--config", str(env.path), "--output", "json")
+    assert res.returncode == 1, res.stdout + res.stderr
+    results = json.loads(res.stdout)["results"]
+    assert {r["target"] for r in results} == {media}, "only the bucket asked for"
+    failed = {r["check"]: r["message"] for r in results if r["status"] == "fail"}
+    assert list(failed) == ["bucket.encryption"] and "no default encryption" in failed["bucket.encryption"]
+
+    backups_only = sre("backup", "posture", "--backup", "main", "--config", str(env.path), "--output", "json")
+    assert backups_only.returncode == 0, backups_only.stdout
+    assert {r["target"] for r in json.loads(backups_only.stdout)["results"]} == {env.bucket}
+    unknown = sre("backup", "posture", "--bucket", "nope", "--config", str(env.path))
+    assert unknown.returncode == 2 and "buckets.nope" in unknown.stderr

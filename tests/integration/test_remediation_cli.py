@@ -93,3 +93,34 @@ def test_alertmanager_config_is_valid_for_alertmanager(config: Path, tmp_path: P
     as_json = json.loads(_sre("alertmanager", "config", "-o", "json", config=config).stdout)
     assert as_json["receivers"][0]["webhook_configs"][0]["http_config"]["authorization"]["credentials_file"] == \
         str(config.parent / "token")
+    assert route["group_wait"] == "10s"
+    faster = json.loads(_sre("alertmanager", "config", "--group-wait", "0s", "-o", "json", config=config).stdout)
+    assert faster["route"]["routes"][0]["group_wait"] == "0s"
+    bad = _sre("alertmanager", "config", "--group-wait", "soon", config=config)
+    assert bad.returncode == 2 and "--group-wait" in bad.stderr
+
+
+def test_the_inbox_shows_what_the_webhook_stored_by_state(config: Path) -> None:
+    from sre.store.remediation import InboxRow
+
+    cfg = load_config(config)
+    store = open_store(cfg)
+    now = utcnow()
+    with store.session() as s:
+        s.add_all([
+            InboxRow(fingerprint="a1", status="firing", alertname="GatewayMemoryHigh", starts_at=now,
+                     labels={"alertname": "GatewayMemoryHigh", "namespace": "messaging"}, state="pending"),
+            InboxRow(fingerprint="b2", status="resolved", alertname="OnlyDocs", starts_at=now,
+                     labels={"alertname": "OnlyDocs"}, state="done", outcome="no_runbook"),
+        ])
+    store.dispose()
+    pending = json.loads(_sre("remediation", "inbox", "--state", "pending", "-o", "json", config=config).stdout)
+    assert [(a["alertname"], a["status"], a["state"], a["labels"]["namespace"]) for a in pending] == [
+        ("GatewayMemoryHigh", "firing", "pending", "messaging")]
+    everything = json.loads(_sre("remediation", "inbox", "-o", "json", config=config).stdout)
+    assert [(a["alertname"], a["outcome"]) for a in everything] == [("OnlyDocs", "no_runbook"),
+                                                                   ("GatewayMemoryHigh", None)]
+    table_out = _sre("remediation", "inbox", "--status", "resolved", config=config)
+    assert table_out.returncode == 0 and "OnlyDocs" in table_out.stdout and "GatewayMemoryHigh" not in table_out.stdout
+    bad = _sre("remediation", "inbox", "--state", "stuck", config=config)
+    assert bad.returncode == 2

@@ -388,3 +388,8 @@ def test_alert_without_runbook_or_automation_is_only_recorded_in_the_inbox(rig: 
     assert rig.remediations() == [] and rig.kube.requests == []
     with rig.store.session() as s:
         assert sorted(r.outcome for r in s.scalars(select(InboxRow))) == ["no_automation", "no_runbook"]
+    done = rig.client.get("/api/inbox", params={"state": "done"}, headers=rig.read).json()
+    assert sorted((a["alertname"], a["outcome"], a["remediation_id"]) for a in done) == [
+        ("JustDocs", "no_automation", None), ("NoSuchRunbook", "no_runbook", None)]
+    assert rig.client.get("/api/inbox", params={"state": "pending"}, headers=rig.read).json() == []
+    assert rig.client.get("/api/inbox", params={"state": "stuck"}, headers=rig.read).status_code == 422

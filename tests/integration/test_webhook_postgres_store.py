@@ -21,7 +21,7 @@ from sre.remediation.worker import MAX_ATTEMPTS, RemediationWorker
 from sre.sandbox import Stack
 from sre.store import open_store
 from sre.store.remediation import TARGET_LEN, InboxRow, Remediation
-from tests.remediation_support import alert, payload, token_of, write_runbook
+from tests.remediation_support import alert, payload, role_headers, token_of, write_runbook
 
 pytestmark = pytest.mark.slow
 
@@ -48,6 +48,7 @@ def client(sandbox: Stack, sandbox_config_path: Path, tmp_path: Path, httpserver
     try:
         with TestClient(create_app(cfg, store)) as c:
             c.headers["Authorization"] = f"Bearer {token_of(sandbox_config_path)}"
+            c.app.state.config_path = sandbox_config_path  # type: ignore[attr-defined]
             yield c
     finally:
         store.dispose()
@@ -70,6 +71,16 @@ def test_group_stored_in_one_statement_reads_back_through_the_orm(client: TestCl
     assert rows[3].labels["pod"] == "it's \"quoted\"\t" and rows[0].annotations == {"summary": "memory high"}
     assert rows[0].alertname == "GatewayMemoryHigh" and rows[0].receiver == "sre"
     assert rows[0].generator_url == "http://prometheus/graph" and rows[2].processed_at is not None
+
+    inbox = client.get("/api/inbox", params={"state": "pending"}, headers=_read_headers(client))
+    assert inbox.status_code == 200, inbox.text
+    assert [(a["fingerprint"], a["status"]) for a in inbox.json()] == [("p2", "resolved"), ("p1", "firing")]
+    done = client.get("/api/inbox", params={"state": "done", "alertname": "OnlyDocs"}, headers=_read_headers(client))
+    assert [(a["fingerprint"], a["outcome"]) for a in done.json()] == [("p3", "no_automation")]
+
+
+def _read_headers(client: TestClient) -> dict[str, str]:
+    return role_headers(client.app.state.config_path, "read")  # type: ignore[attr-defined]
 
 
 def _work_until_done(client: TestClient) -> RemediationWorker:

@@ -62,7 +62,7 @@ def test_embedded_defaults_load_without_a_file() -> None:
          "postgres.clusters.main.objectives.lag_fail_bytes: expected a size"),
         (MINIMAL.replace("region: eu-west-1", "region: ap-south-1"), "node west1 is in region 'ap-south-1'"),
         ("webhook: {auth: bearer}\n", "webhook: auth bearer needs token"),
-        ("jobs: {replicas.check: {}}\n", "jobs.replicas.check: give exactly one of every or cron"),
+        ("jobs: {replicas.check: {every: 5s, cron: '* * * * *'}}\n", "jobs.replicas.check: give one of every or cron"),
         ("environment: [\n", "not valid YAML"),
         ("- a\n- b\n", "(top level): expected a mapping"),
     ],
@@ -70,6 +70,17 @@ def test_embedded_defaults_load_without_a_file() -> None:
 def test_each_error_names_its_key_path(tmp_path: Path, text: str, expected: str) -> None:
     found = problems(tmp_path, text)
     assert any(expected in p for p in found), found
+
+
+def test_a_job_is_turned_off_with_enabled_false_alone_and_keeps_its_trigger_otherwise(tmp_path: Path) -> None:
+    from sre.jobs import JOBS, effective_jobs
+
+    cfg = load_config(write(tmp_path, "jobs:\n  replicas.check: {enabled: false}\n  dashboards.reconcile: {}\n"
+                                      "  backups.verify: {only_environments: [staging]}\n"), environ={})
+    jobs = effective_jobs(cfg)
+    assert "replicas.check" not in jobs and "state.prune" in jobs
+    assert jobs["dashboards.reconcile"][1].every == JOBS["dashboards.reconcile"].every
+    assert "backups.verify" not in jobs, "only in staging; this config is dev"
 
 
 def test_env_overrides_apply_and_are_validated(tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sre.api.auth import Role, require
 from sre.remediation import breaker, graph, windows
 from sre.remediation.audit import remediation_dict
+from sre.remediation.inbox_view import InboxAlert, read_inbox
 from sre.store.remediation import Remediation, RemediationEvent
 
 router = APIRouter(prefix="/api", tags=["remediation"], dependencies=[require(Role.read)])
@@ -27,6 +28,16 @@ def list_remediations(request: Request, limit: int = Query(50, ge=1, le=1000), o
         if action:
             q = q.where(Remediation.action == action)
         return [remediation_dict(r) for r in s.scalars(q)]
+
+
+@router.get("/inbox", response_model=list[InboxAlert])
+def alert_inbox(request: Request, limit: int = Query(50, ge=1, le=1000),
+                state: str | None = Query(None, pattern="^(pending|claimed|done)$",
+                                          description="pending: not yet routed; claimed: a worker holds it; done."),
+                status: str | None = Query(None, pattern="^(firing|resolved)$"),
+                alertname: str | None = None) -> list[InboxAlert]:
+    """The alerts the webhook stored, newest first, by processing state, status and name."""
+    return read_inbox(request.app.state.store, state=state, status=status, alertname=alertname, limit=limit)
 
 
 @router.get("/remediations/breaker")
