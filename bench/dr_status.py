@@ -27,7 +27,8 @@ def timed(cmd: list[str]) -> float:
 
 def main() -> int:
     from sre.config import load_config
-    from sre.jobs import JobContext, run_job
+    from sre.jobs import run_job
+    from sre.results import JobContext
     from sre.sandbox import Stack
     from sre.sandbox.config import write_sandbox_config
     from sre.store import open_store

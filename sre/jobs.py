@@ -12,14 +12,13 @@ import importlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sre.leader import replica_id
+from sre.results import CheckResult, JobContext, JobOutcome, worst
 from sre.telemetry import JOB_DURATION, JOB_LAST_SUCCESS, JOB_RUNS, get_logger, log_fields
 
 if TYPE_CHECKING:
-    from sre.checks.result import CheckResult
     from sre.config import JobConfig, SreConfig
     from sre.store import Store
 
@@ -60,23 +59,6 @@ JOBS: dict[str, JobSpec] = {
     "elk.reconcile": JobSpec("sre.provision.reconcile:run_elk", every=900,
                              description="Plan (and apply if configured) Elasticsearch policies and templates."),
 }
-
-
-@dataclass
-class JobOutcome:
-    status: str = "ok"  # ok | warn | fail
-    summary: dict[str, Any] = field(default_factory=dict)
-    results: list[CheckResult] = field(default_factory=list)
-
-
-@dataclass
-class JobContext:
-    cfg: SreConfig
-    store: Store
-    trigger: str = "manual"
-    run_id: int | None = None
-    cancelled: Callable[[], bool] = lambda: False  # set on shutdown; long jobs poll it
-    slot: datetime | None = None  # the schedule slot a scheduled run fills (sre.scheduler)
 
 
 def effective_jobs(cfg: SreConfig) -> dict[str, tuple[JobSpec, JobConfig]]:
@@ -120,7 +102,6 @@ def resolve(func: str) -> Callable[[JobContext], JobOutcome]:
 
 def run_job(name: str, ctx: JobContext, fn: Callable[[JobContext], JobOutcome] | None = None) -> JobOutcome:
     """Run one job and record it: a `runs` row, its CheckResults, and the sre_job_* metrics."""
-    from sre.checks.result import store_results
     from sre.store.base import utcnow
     from sre.store.runs import Run
 
@@ -172,7 +153,6 @@ def record_run(cfg: SreConfig, kind: str, results: list[CheckResult], *, trigger
     """Keep checks run outside the scheduler (`sre backup verify`, `sre up`) as a run of job `kind`,
     stored exactly as the job's own run would be, so readers of the store (sre dr) see them."""
     # Imported here: the registry above must stay cheap to import (CLI start-up).
-    from sre.checks.result import worst
     from sre.store import open_store
 
     store = open_store(cfg)
@@ -182,3 +162,14 @@ def record_run(cfg: SreConfig, kind: str, results: list[CheckResult], *, trigger
                                            summary={"checks": len(results)}))
     finally:
         store.dispose()
+
+
+def store_results(store: Store, results: list[CheckResult], run_id: int | None = None) -> None:
+    from sre.store.runs import CheckRow
+
+    with store.session() as s:
+        s.add_all(
+            CheckRow(run_id=run_id, check=r.check, target=r.target, status=r.status,
+                     observed=r.observed, message=r.message, at=r.at)
+            for r in results
+        )

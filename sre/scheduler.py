@@ -18,8 +18,9 @@ from typing import TYPE_CHECKING, Any
 from prometheus_client import Counter
 
 from sre.cron import crontab_trigger
-from sre.jobs import JobContext, effective_jobs, resolve, run_job
+from sre.jobs import effective_jobs, resolve, run_job
 from sre.leader import leadership_for, replica_id
+from sre.results import JobContext
 from sre.telemetry import SCHEDULER_RUNNING, get_logger, log_fields
 
 if TYPE_CHECKING:

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from sre.adapters.s3 import CompositeSha256, sha256_b64
-from sre.checks.result import CheckResult, Status
+from sre.results import CheckResult, Status
 
 if TYPE_CHECKING:
     from sre.checks.backup_layout import Recorded

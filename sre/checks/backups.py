@@ -54,9 +54,9 @@ from sre.checks.restore import (
     signals_held,
     verify_basebackup,
 )
-from sre.checks.result import CheckResult, Status, worst
 from sre.checks.wal import continuity
 from sre.errors import SreError
+from sre.results import CheckResult, Status, worst
 from sre.telemetry import get_logger
 
 if TYPE_CHECKING:
@@ -64,7 +64,7 @@ if TYPE_CHECKING:
     from sre.adapters.s3 import S3Client
     from sre.checks.pitr import Target
     from sre.config import BackupConfig, SreConfig
-    from sre.jobs import JobContext, JobOutcome
+    from sre.results import JobContext, JobOutcome
 
 __all__ = ["completeness", "freshness", "posture", "run_freshness_job", "run_verify_job",
            "set_freshness", "take_backup", "verify"]
@@ -499,7 +499,7 @@ def _guarded(check: str, name: str, fn: Callable[[], list[CheckResult]]) -> list
 
 def run_freshness_job(ctx: JobContext) -> JobOutcome:
     """Hourly: freshness and completeness of every backup set (one listing each), and bucket posture."""
-    from sre.jobs import JobOutcome
+    from sre.results import JobOutcome
 
     cfg = ctx.cfg
     results: list[CheckResult] = []
@@ -529,7 +529,7 @@ def run_freshness_job(ctx: JobContext) -> JobOutcome:
 
 def run_verify_job(ctx: JobContext) -> JobOutcome:
     """Daily: every backup set verified down to a restore (unless restore.enabled is off)."""
-    from sre.jobs import JobOutcome
+    from sre.results import JobOutcome
 
     cfg = ctx.cfg
     results: list[CheckResult] = []

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from sre.adapters import s3 as s3a
 from sre.adapters.s3 import S3Error
-from sre.checks.result import CheckResult
+from sre.results import CheckResult
 
 if TYPE_CHECKING:
     from sre.adapters.s3 import S3Client

@@ -22,8 +22,8 @@ from sre.adapters.pgbackrest import PgBackRest, last_error
 from sre.checks import pitr as pitr_check
 from sre.checks.humanize import human_seconds
 from sre.checks.pitr import Progress, RecoveryScratch, Target, pg_time, resolve_target
-from sre.checks.result import CheckResult
 from sre.checks.wal import ArchivedSegment, Continuity, archived_name, continuity
+from sre.results import CheckResult
 
 if TYPE_CHECKING:
     from sre.config import BackupConfig, SreConfig

@@ -41,9 +41,9 @@ from sre.checks.restore import (
     sanity_checks,
     signals_held,
 )
-from sre.checks.result import CheckResult, Status
 from sre.checks.wal import ArchivedSegment, Continuity, continuity
 from sre.errors import SreError, UsageError
+from sre.results import CheckResult, Status
 from sre.telemetry import get_logger
 
 if TYPE_CHECKING:

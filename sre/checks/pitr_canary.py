@@ -11,12 +11,12 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from sre.checks.pg_client import connect
-from sre.checks.result import CheckResult, worst
 from sre.errors import SreError
+from sre.results import CheckResult, worst
 
 if TYPE_CHECKING:
     from sre.config import SreConfig
-    from sre.jobs import JobContext, JobOutcome
+    from sre.results import JobContext, JobOutcome
 
 RETENTION_DAYS = 8  # longer than a week of daily verifications looks back
 
@@ -66,7 +66,7 @@ def archived_clusters(cfg: SreConfig) -> dict[str, str]:
 def run_job(ctx: JobContext) -> JobOutcome:
     """Every few seconds: one canary row on the primary of each archived cluster."""
     from sre.checks.pg_client import with_dbname
-    from sre.jobs import JobOutcome
+    from sre.results import JobOutcome
 
     results: list[CheckResult] = []
     for cluster_name, table in archived_clusters(ctx.cfg).items():

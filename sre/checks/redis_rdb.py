@@ -31,8 +31,8 @@ from sre.adapters import s3 as s3a
 from sre.checks.backup_integrity import StreamDigest, integrity_result
 from sre.checks.backup_layout import Layout, list_backups, recorded_checksum
 from sre.checks.humanize import human_seconds
-from sre.checks.result import CheckResult
 from sre.errors import UsageError
+from sre.results import CheckResult
 from sre.telemetry import get_logger
 
 if TYPE_CHECKING:

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 from sre.checks.bounded import Probe, Task
 from sre.checks.humanize import human_bytes, human_seconds
 from sre.checks.replication import CHECK_REDIS, Verdict, apply_threshold, lag_message
-from sre.checks.result import CheckResult
+from sre.results import CheckResult
 
 if TYPE_CHECKING:
     from sre.config import RedisNode, RedisPair

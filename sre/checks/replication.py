@@ -19,13 +19,13 @@ from prometheus_client import Gauge
 
 from sre.checks.bounded import Probe, Task, run_bounded
 from sre.checks.humanize import human_bytes, human_seconds
-from sre.checks.result import CheckResult, Status, worst
 from sre.errors import UsageError
+from sre.results import CheckResult, Status, worst
 
 if TYPE_CHECKING:
     from sre.adapters.postgres import Timed
     from sre.config import PgNode, PostgresCluster, SreConfig
-    from sre.jobs import JobContext, JobOutcome
+    from sre.results import JobContext, JobOutcome
 
 CHECK_POSTGRES = "replication.postgres"
 CHECK_REDIS = "replication.redis"
@@ -569,7 +569,7 @@ def check_redis(cfg: SreConfig, pair_name: str) -> list[CheckResult]:
 
 
 def outcome(results: list[CheckResult]) -> JobOutcome:
-    from sre.jobs import JobOutcome
+    from sre.results import JobOutcome
 
     counts = {s: sum(1 for r in results if r.status == s) for s in ("ok", "warn", "fail")}
     failing = [r.target for r in results if r.status == "fail"]

@@ -15,8 +15,8 @@ from sre.errors import UsageError
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
-    from sre.checks.result import CheckResult
     from sre.config import SreConfig
+    from sre.results import CheckResult
 
 app = typer.Typer(no_args_is_help=True)
 

@@ -44,7 +44,8 @@ def check(config: ConfigOpt = None, cluster: ClusterOpt = None, output: OutputOp
         raise UsageError("no replicas to check",
                          hint="configure postgres.clusters.<name>.replicas or redis.pairs.<name>.replicas")
     if record:
-        from sre.jobs import JobContext, run_job
+        from sre.jobs import run_job
+        from sre.results import JobContext
         from sre.store import open_store
 
         store = open_store(cfg)

@@ -11,8 +11,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from sre.checks.humanize import human_seconds
-from sre.checks.result import CheckResult
 from sre.dr.readiness import status
+from sre.results import CheckResult
 
 if TYPE_CHECKING:
     from sre.drills.failover import FailoverDrill

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sre.checks.result import CheckResult
+from sre.results import CheckResult
 
 
 @dataclass

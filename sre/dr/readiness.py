@@ -9,15 +9,14 @@ from typing import TYPE_CHECKING
 
 from prometheus_client import Gauge
 
-from sre.checks.result import CheckResult, worst
 from sre.dr.estimate import READY_VALUE, PairReadiness, assess, compare_estimates, pair_drills
 from sre.dr.gather import gather
 from sre.errors import UsageError
-from sre.jobs import JobOutcome
+from sre.results import CheckResult, JobOutcome, worst
 
 if TYPE_CHECKING:
     from sre.config import SreConfig
-    from sre.jobs import JobContext
+    from sre.results import JobContext
     from sre.store import Store
 
 READY = Gauge("sre_dr_ready", "DR readiness of a region pair: 1 ready, 0.5 degraded, 0 not ready.", ["from", "to"])

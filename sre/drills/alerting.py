@@ -30,9 +30,9 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from sre.adapters.alertmanager import AlertmanagerClient, Matcher, parse_time
-from sre.checks.result import CheckResult
 from sre.drills.steps import Interrupted, iso
 from sre.errors import SreError, UsageError
+from sre.results import CheckResult
 from sre.telemetry import get_logger
 
 if TYPE_CHECKING:

@@ -30,11 +30,10 @@ from sre.telemetry import get_logger, log_fields
 
 if TYPE_CHECKING:
     from sre.adapters.dns import DnsProvider, DnsRecord
-    from sre.checks.result import CheckResult
     from sre.config import SreConfig
     from sre.drills.canary import Canary
     from sre.drills.splitbrain import SplitBrainProbe
-    from sre.jobs import JobContext, JobOutcome
+    from sre.results import CheckResult, JobContext, JobOutcome
     from sre.store import Store
 
 log = get_logger("sre.drills.failover")
@@ -726,7 +725,7 @@ def default_actor() -> str:
 
 def run_job(ctx: JobContext) -> JobOutcome:
     """The scheduled drill (staging only): planned, from the live primary's region, with failback."""
-    from sre.jobs import JobOutcome
+    from sre.results import JobOutcome
 
     cfg = ctx.cfg
     if cfg.environment != "staging":

@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from sre.checks.result import CheckResult
 from sre.dr.drill_estimate import preflight_check
 from sre.errors import SreError
+from sre.results import CheckResult
 
 if TYPE_CHECKING:
     from sre.drills.failover import FailoverDrill

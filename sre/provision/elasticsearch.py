@@ -42,8 +42,8 @@ from sre.telemetry import get_logger, log_fields
 
 if TYPE_CHECKING:
     from sre.adapters.elasticsearch import ElasticsearchAdapter
-    from sre.checks.result import CheckResult
     from sre.config import SreConfig
+    from sre.results import CheckResult
 
 log = get_logger("sre.provision.elasticsearch")
 
@@ -549,7 +549,7 @@ def simulated_index_name(pattern: str) -> str:
 def verify(desired: Desired, adapter: ElasticsearchAdapter) -> list[CheckResult]:
     """Simulate a new index for each index template: it must win, and carry its policy and mappings."""
     from sre.adapters.elasticsearch import ElasticsearchRequestError
-    from sre.checks.result import CheckResult
+    from sre.results import CheckResult
 
     results: list[CheckResult] = []
     for name, body in sorted(desired.objects[INDEX].items()):

@@ -13,14 +13,14 @@ from typing import TYPE_CHECKING, Any
 
 from prometheus_client import Gauge
 
-from sre.checks.result import CheckResult, worst
 from sre.provision.plan import Action, ApplyResult, Plan
 from sre.provision.target import Target, apply, plan
+from sre.results import CheckResult, worst
 from sre.telemetry import get_logger, log_fields
 
 if TYPE_CHECKING:
     from sre.config import SreConfig
-    from sre.jobs import JobContext, JobOutcome
+    from sre.results import JobContext, JobOutcome
 
 log = get_logger("sre.provision.reconcile")
 
@@ -100,7 +100,7 @@ def _result(kind: str, the_plan: Plan, applied: ApplyResult | None) -> CheckResu
 
 def run(ctx: JobContext, kind: str) -> JobOutcome:
     """Plan every target of `kind`; apply when `<kind>.apply` is set."""
-    from sre.jobs import JobOutcome
+    from sre.results import JobOutcome
 
     cfg = ctx.cfg
     why_not = _unconfigured(kind, cfg)

@@ -15,8 +15,8 @@ from sre.checks.pg_client import source_dsn
 
 if TYPE_CHECKING:
     from sre.adapters.s3 import S3Client
-    from sre.checks.result import CheckResult
     from sre.config import SreConfig
+    from sre.results import CheckResult
     from sre.sandbox import Stack
 
 # Replication needs a role in AWS; moto stores the configuration without checking it.

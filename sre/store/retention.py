@@ -11,7 +11,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from sre.jobs import JobContext, JobOutcome
+    from sre.results import JobContext, JobOutcome
 
 BATCH = 5000  # rows per statement: short transactions, no long lock on the table
 
@@ -33,7 +33,7 @@ def _prune(ctx: JobContext, table: Any, *where: Any) -> int:
 
 
 def run_job(ctx: JobContext) -> JobOutcome:
-    from sre.jobs import JobOutcome
+    from sre.results import JobOutcome
     from sre.store.base import utcnow
     from sre.store.remediation import InboxRow
     from sre.store.runs import Run

@@ -15,10 +15,10 @@ from pathlib import Path
 from secrets import token_hex
 from typing import Any, Protocol, TypeVar
 
-from sre.checks.result import CheckResult
 from sre.config import SreConfig
 from sre.local.postgres import PgServer, chown_for_postgres
 from sre.local.procs import wait_until
+from sre.results import CheckResult
 from sre.sandbox.postgres import PgPair
 from sre.sandbox.redis import RedisPair
 

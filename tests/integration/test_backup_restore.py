@@ -162,7 +162,7 @@ def test_base_backup_with_a_flipped_byte_fails_pg_verifybackup(backup_env: MakeE
 
 def test_service_shutdown_interrupts_the_daily_job_cleanly(backup_env: MakeEnv) -> None:
     from sre.checks.backups import run_verify_job
-    from sre.jobs import JobContext
+    from sre.results import JobContext
     from sre.store import open_store
 
     env = backup_env()

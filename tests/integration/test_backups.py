@@ -200,7 +200,8 @@ def test_thousands_of_objects_list_in_pages(backup_env: MakeEnv) -> None:
 
 
 def test_jobs_store_their_results(backup_env: MakeEnv) -> None:
-    from sre.jobs import JobContext, run_job
+    from sre.jobs import run_job
+    from sre.results import JobContext
     from sre.store import open_store
     from sre.store.runs import CheckRow, Run
 

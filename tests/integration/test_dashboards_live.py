@@ -38,8 +38,9 @@ def exercise_service_metrics(cfg: SreConfig) -> None:
     )
     from sre.dr.readiness import EST_RPO, EST_RTO, READY, RPO_OBJECTIVE, RTO_OBJECTIVE
     from sre.drills.report import LAST_RPO_ROWS, LAST_RTO, LAST_SUCCESS, RUNS
-    from sre.jobs import JobContext, run_job
+    from sre.jobs import run_job
     from sre.remediation.metrics import BREAKER_OPEN, REMEDIATIONS, WEBHOOK_ALERTS, WEBHOOK_DURATION
+    from sre.results import JobContext
     from sre.store import open_store
     from sre.telemetry import SCHEDULER_RUNNING
 

@@ -24,9 +24,10 @@ from sre.config import SreConfig
 from sre.dr.gather import recovery_points
 from sre.dr.readiness import status
 from sre.drills.failover import DrillRequest, run_drill
-from sre.jobs import JobContext, JobOutcome, run_job
+from sre.jobs import run_job
 from sre.local.postgres import PgServer
 from sre.local.procs import wait_until
+from sre.results import JobContext, JobOutcome
 from sre.sandbox import Stack
 from sre.sandbox.backups import ensure_bucket, prepare
 from sre.store import Store, open_store

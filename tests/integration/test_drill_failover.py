@@ -142,7 +142,8 @@ def test_unplanned_drill_reports_the_rows_it_lost(drill_env: EnvFactory) -> None
 
 def test_the_scheduled_job_runs_the_same_drill_with_failback(drill_env: EnvFactory) -> None:
     from sre.drills.history import get_from
-    from sre.jobs import JobContext, run_job
+    from sre.jobs import run_job
+    from sre.results import JobContext
 
     env = drill_env()  # environment: staging
     cfg, store = env.config(), env.store()

@@ -307,7 +307,8 @@ def test_only_missing_data_streams_are_created(tmp_path: Path, fake: FakeElastic
 
 
 def test_reconcile_job_plans_then_applies_and_records_runs(tmp_path: Path, fake: FakeElasticsearch) -> None:
-    from sre.jobs import JobContext, run_job
+    from sre.jobs import run_job
+    from sre.results import JobContext
     from sre.store import open_store
     from sre.store.runs import CheckRow, Run
 

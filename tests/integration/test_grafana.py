@@ -395,7 +395,8 @@ def test_plan_cli_exits_1_with_changes_and_0_without(tmp_path: Path, fake: FakeG
 
 
 def test_reconcile_job_plans_then_applies_and_records_runs(tmp_path: Path, fake: FakeGrafana) -> None:
-    from sre.jobs import JobContext, run_job
+    from sre.jobs import run_job
+    from sre.results import JobContext
     from sre.store import open_store
     from sre.store.runs import Run
 

@@ -237,7 +237,8 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
 def test_the_alerts_reconcile_job_reports_drift_then_applies(kube: FakeKube, config_path: Path, store: Store) -> None:
     from prometheus_client import REGISTRY
 
-    from sre.jobs import JobContext, run_job
+    from sre.jobs import run_job
+    from sre.results import JobContext
     from sre.store.runs import CheckRow, Run
 
     def drift() -> float | None:

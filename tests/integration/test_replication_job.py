@@ -12,8 +12,9 @@ import yaml
 from sqlalchemy import select
 
 from sre.config import SreConfig
-from sre.jobs import JobContext, JobOutcome, run_job
+from sre.jobs import run_job
 from sre.local.procs import free_port, wait_until
+from sre.results import JobContext, JobOutcome
 from sre.sandbox import Stack
 from sre.store import open_store
 from sre.store.runs import CheckRow, Run

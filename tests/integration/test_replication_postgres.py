@@ -14,9 +14,9 @@ import pytest
 from prometheus_client import REGISTRY
 
 from sre.checks.replication import CHECK_POSTGRES, check_all, check_postgres
-from sre.checks.result import CheckResult
 from sre.config import SreConfig
 from sre.local.procs import free_port, wait_until
+from sre.results import CheckResult
 from sre.sandbox import Stack
 from sre.sandbox.postgres import PgPair
 from tests.integration.replication_support import (

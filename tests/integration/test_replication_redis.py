@@ -13,10 +13,10 @@ import pytest
 import redis
 
 from sre.checks.replication import CHECK_REDIS, check_all, check_redis
-from sre.checks.result import CheckResult
 from sre.config import SreConfig
 from sre.errors import UnreachableError
 from sre.local.procs import free_port, wait_until
+from sre.results import CheckResult
 from sre.sandbox import Stack
 from sre.sandbox.redis import RedisPair
 from tests.integration.replication_support import check_until, config, frozen, private_redis_pair, redis_pair_entry

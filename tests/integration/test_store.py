@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import inspect, select
 
-from sre.checks.result import CheckResult
 from sre.config import load_config
-from sre.jobs import JobContext, JobOutcome, run_job
+from sre.jobs import run_job
+from sre.results import CheckResult, JobContext, JobOutcome
 from sre.store import Store
 from sre.store.runs import CheckRow, Run
 from sre.telemetry import JOB_LAST_SUCCESS, JOB_RUNS

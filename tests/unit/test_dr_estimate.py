@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from sre.checks.result import CheckResult
 from sre.config import SreConfig
 from sre.dr.estimate import assess, compare_estimates
 from sre.dr.facts import DnsFact, DrillFact, Facts, RecoveryPoint
+from sre.results import CheckResult
 
 NOW = datetime(2026, 12, 6, 3, 0, tzinfo=UTC)
 SECRET = {"env": "UNUSED"}

@@ -229,7 +229,8 @@ def test_list_and_show_on_an_empty_store(tmp_path: Path) -> None:
 
 def test_the_scheduled_drill_runs_in_staging_only(tmp_path: Path) -> None:
     from sre.config import load_config
-    from sre.jobs import JOBS, JobContext, effective_jobs
+    from sre.jobs import JOBS, effective_jobs
+    from sre.results import JobContext
     from sre.store import Store
 
     assert JOBS["drill.failover"].func == "sre.drills.failover:run_job"

@@ -8,7 +8,7 @@ from pathlib import Path
 from sqlalchemy import select
 
 from sre.config import load_config
-from sre.jobs import JobContext
+from sre.results import JobContext
 from sre.store import Store
 from sre.store.base import utcnow
 from sre.store.remediation import InboxRow

@@ -56,7 +56,8 @@ class RunJob(Action):
         return f"would run job {p.job} once now (recorded in runs with trigger remediation), unless a run is going on"
 
     def run(self, p: JobParams, ctx: ActionContext) -> dict[str, Any]:
-        from sre.jobs import JobContext, run_job
+        from sre.jobs import run_job
+        from sre.results import JobContext
 
         if ctx.store is None:
             raise ActionError("job.run needs the state store")
