@@ -24,10 +24,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from sre.lint import lint
 from sre.rules import promtool
-from sre.rules.lint import lint
+from sre.rules.loader import load_tree
 from sre.rules.render import render_files
-from sre.rules.tree import load_tree
 
 FILES, GROUPS, ALERTS, RECORDS = 20, 10, 8, 2
 RUNS = 11

@@ -69,7 +69,7 @@ def lint(
     selectors that can never match; exit 1 naming file, group and rule of each problem."""
     from sre.config import parse_duration
     from sre.errors import UsageError
-    from sre.rules.lint import lint as run_lint
+    from sre.lint import lint as run_lint
 
     cfg = load(config)
     adir, rdir = _dirs(cfg, alerts_dir, runbooks_dir)

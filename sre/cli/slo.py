@@ -27,8 +27,8 @@ AlertsDirOpt = Annotated[
 def _slos(cfg: SreConfig, alerts_dir: Path | None, service: str | None) -> list[Slo]:
     from sre import content
     from sre.errors import UsageError
+    from sre.rules.loader import load_tree
     from sre.rules.slo_status import select_slos
-    from sre.rules.tree import load_tree
 
     tree = load_tree(alerts_dir or content.alerts_dir(cfg), slo_severity=cfg.alerts.slo_severity)
     problems = [f for f in tree.findings if f.check in ("slo-spec", "yaml")]

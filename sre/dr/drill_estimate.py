@@ -12,18 +12,18 @@ from typing import TYPE_CHECKING, Any
 
 from sre.checks.humanize import human_seconds
 from sre.dr.readiness import status
-from sre.results import CheckResult
 
 if TYPE_CHECKING:
-    from sre.drills.failover import FailoverDrill
+    from sre.config import SreConfig
+    from sre.store import Store
 
 RTO_SLACK = 0.5
 
 
-def take(d: FailoverDrill) -> dict[str, Any]:
-    """The readiness estimate for the drill's pair and cluster, from live checks."""
-    pr = status(d.cfg, d.store, d.src.region, d.dst.region, live=True)[0]
-    rpo = next((r for r in pr.rpo if r.cluster == d.cluster and r.kind == "postgres"), None)
+def take(cfg: SreConfig, store: Store, src_region: str, dst_region: str, cluster: str) -> dict[str, Any]:
+    """The readiness estimate for a drill's region pair and cluster, from live checks."""
+    pr = status(cfg, store, src_region, dst_region, live=True)[0]
+    rpo = next((r for r in pr.rpo if r.cluster == cluster and r.kind == "postgres"), None)
     return {"at": pr.at, "verdict": pr.verdict, "reasons": [r.message for r in pr.reasons],
             "rto_seconds": pr.rto.seconds, "rto_comparable_seconds": pr.rto.drill_comparable,
             "rto_terms": pr.rto.terms, "rto_notes": pr.rto.notes, "from_drills": pr.rto.drills,
@@ -31,14 +31,11 @@ def take(d: FailoverDrill) -> dict[str, Any]:
             "rpo_basis": rpo.detail if rpo else None}
 
 
-def preflight_check(d: FailoverDrill) -> list[CheckResult]:
-    """Preflight step: record the estimate. Never refuses: the first drill of a pair has none."""
-    d.estimate = take(d)
-    est = d.estimate
-    msg = (f"readiness {est['verdict']}; estimated write gap "
-           f"{'unknown (no passed drill yet)' if est['rto_comparable_seconds'] is None else human_seconds(est['rto_comparable_seconds'])}"
-           f", RPO {human_seconds(est['rpo_seconds'])}")
-    return [CheckResult("drill.preflight.readiness", f"{d.src.region}->{d.dst.region}", "ok", est, msg)]
+def summary(est: dict[str, Any]) -> str:
+    """One line of an estimate, for the drill's preflight."""
+    return (f"readiness {est['verdict']}; estimated write gap "
+            f"{'unknown (no passed drill yet)' if est['rto_comparable_seconds'] is None else human_seconds(est['rto_comparable_seconds'])}"
+            f", RPO {human_seconds(est['rpo_seconds'])}")
 
 
 def compare(estimate: dict[str, Any] | None, switch: dict[str, Any]) -> dict[str, Any] | None:

@@ -17,13 +17,13 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 
 from sre.adapters import dns
+from sre.adapters.kube_scale import get_replicas
 from sre.checks.bucket_posture import posture
 from sre.checks.humanize import human_seconds
 from sre.checks.replication import check_all
 from sre.config import parse_duration
 from sre.content import alerts_dir
 from sre.dr.facts import DnsFact, DrillFact, Facts, RecoveryPoint
-from sre.drills.kube import get_replicas
 from sre.errors import SreError
 from sre.jobs import effective_jobs
 from sre.results import CheckResult

@@ -102,7 +102,7 @@ class Expectations:
 def known_alerts(cfg: SreConfig) -> set[str] | None:
     """Alert names of the rules tree (shipped, or alerts.source_dir); None when it cannot be read."""
     from sre.content import alerts_dir
-    from sre.rules.tree import load_tree
+    from sre.rules.loader import load_tree
 
     try:
         tree = load_tree(alerts_dir(cfg))
@@ -181,8 +181,8 @@ class RuleBound:
 
 def _tree_bounds(cfg: SreConfig) -> dict[str, tuple[float, float]]:
     from sre.content import alerts_dir
+    from sre.rules.loader import load_tree
     from sre.rules.promql import duration_seconds
-    from sre.rules.tree import load_tree
 
     out: dict[str, tuple[float, float]] = {}
     tree = load_tree(alerts_dir(cfg))

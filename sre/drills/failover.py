@@ -495,7 +495,7 @@ class FailoverDrill:
         return dict(kr.deployments) if kr else {}
 
     def scale(self, sw: Switch) -> dict[str, Any]:
-        from sre.drills.kube import get_replicas, set_replicas
+        from sre.adapters.kube_scale import get_replicas, set_replicas
 
         wanted = self._deployments(sw.new.region)
         done = {}
@@ -508,7 +508,7 @@ class FailoverDrill:
         return {"region": sw.new.region, "deployments": done}
 
     def undo_scale(self, sw: Switch) -> dict[str, Any]:
-        from sre.drills.kube import set_replicas
+        from sre.adapters.kube_scale import set_replicas
 
         restored = {}
         for ref, before in sw.scaled.items():

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from sre.dr.drill_estimate import preflight_check
+from sre.dr import drill_estimate
 from sre.errors import SreError
 from sre.results import CheckResult
 
@@ -89,7 +89,7 @@ def backups(d: FailoverDrill) -> list[CheckResult]:
 
 
 def kubernetes(d: FailoverDrill) -> list[CheckResult]:
-    from sre.drills.kube import get_replicas
+    from sre.adapters.kube_scale import get_replicas
 
     wanted = d._deployments(d.dst.region)
     if not wanted:
@@ -134,9 +134,17 @@ def health(d: FailoverDrill) -> list[CheckResult]:
     return [_result("health", "endpoints", problems, f"{len(answers)} health endpoint(s) answer", answers)]
 
 
+def readiness(d: FailoverDrill) -> list[CheckResult]:
+    """Record the readiness estimate of the drill's pair (sre.dr). Never refuses: the first drill
+    of a pair has none."""
+    d.estimate = drill_estimate.take(d.cfg, d.store, d.src.region, d.dst.region, d.cluster)
+    return [CheckResult("drill.preflight.readiness", f"{d.src.region}->{d.dst.region}", "ok", d.estimate,
+                        drill_estimate.summary(d.estimate))]
+
+
 CHECKS: list[tuple[str, Callable[[FailoverDrill], list[CheckResult]]]] = [
     ("roles", roles), ("replication", replication), ("backups", backups), ("kubernetes", kubernetes),
-    ("dns", dns), ("control", control), ("health", health), ("readiness", preflight_check),
+    ("dns", dns), ("control", control), ("health", health), ("readiness", readiness),
 ]
 
 

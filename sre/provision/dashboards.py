@@ -29,11 +29,11 @@ from typing import Any
 
 from sre.content import content_dir
 from sre.errors import UsageError
+from sre.provision.dashkit import DATASOURCE_VAR, Context, to_json
 from sre.provision.plan import MANAGED_BY, content_hash
 
 MANAGED_TAG = f"managed-by:{MANAGED_BY}"
 HASH_TAG_PREFIX = "sre-hash:"
-DATASOURCE_VAR = "datasource"
 UID_MAX = 40
 _UID_OK = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
 # Top-level fields Grafana fills in or an export adds; never part of the desired state.
@@ -245,20 +245,8 @@ def _python_dashboards(path: Path, ctx: Any) -> list[tuple[dict[str, Any], tuple
     return out
 
 
-def to_json(obj: Any) -> dict[str, Any]:
-    """A grafana-foundation-sdk model or builder as plain JSON."""
-    from grafana_foundation_sdk.cog.encoder import JSONEncoder
-
-    if hasattr(obj, "build") and not hasattr(obj, "to_json"):
-        obj = obj.build()
-    data: dict[str, Any] = json.loads(json.dumps(obj, cls=JSONEncoder))
-    return data
-
-
 def load(directory: Path | None = None, ctx: Any = None) -> Sources:
     """Every dashboard under `directory`, finalized, with the folder tree it needs."""
-    from sre.provision.dashkit import Context
-
     directory = directory or default_dir()
     if not directory.is_dir():
         raise UsageError(f"dashboards directory {directory} does not exist")

@@ -12,6 +12,7 @@ specs. It is built from files and config only, so rendering is deterministic.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -19,14 +20,24 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sre.content import content_dir
-from sre.provision.dashboards import DATASOURCE_VAR, to_json
 
 if TYPE_CHECKING:
     from sre.config import SreConfig
 
+DATASOURCE_VAR = "datasource"
 DS_REF = {"type": "prometheus", "uid": "${" + DATASOURCE_VAR + "}"}
 _TRAILING_COMPARISON = re.compile(r"(>=|<=|==|!=|>|<)\s*(?:bool\s+)?([-+*/()0-9.eE\s]+)$")
 _SET_OPERATOR = re.compile(r"\b(and|or|unless)\b")
+
+
+def to_json(obj: Any) -> dict[str, Any]:
+    """A grafana-foundation-sdk model or builder as plain JSON."""
+    from grafana_foundation_sdk.cog.encoder import JSONEncoder
+
+    if hasattr(obj, "build") and not hasattr(obj, "to_json"):
+        obj = obj.build()
+    data: dict[str, Any] = json.loads(json.dumps(obj, cls=JSONEncoder))
+    return data
 
 
 def _constant(text: str) -> float | None:
@@ -113,7 +124,7 @@ class Context:
 def read_rules(alerts_dir: Path) -> tuple[dict[str, AlertRule], set[str], list[dict[str, Any]]]:
     """Alert rules, recording rule names (SLO rules generated from alerts/slos included) and the
     SLO specs, as `sre alerts` reads them."""
-    from sre.rules.tree import load_tree
+    from sre.rules.loader import load_tree
 
     tree = load_tree(alerts_dir)
     alerts = {r.name: AlertRule(r.name, r.expr, r.severity or "", r.file) for r in tree.alerts()}

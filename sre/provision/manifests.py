@@ -50,8 +50,8 @@ def chart_config(chart: Path) -> SreConfig:
 
 
 def prometheus_rules(cfg: SreConfig, alerts_dir: Path) -> dict[str, str]:
+    from sre.rules.loader import load_tree
     from sre.rules.render import prometheusrule_objects, render_files, to_yaml
-    from sre.rules.tree import load_tree
 
     tree = load_tree(alerts_dir)
     if tree.findings:

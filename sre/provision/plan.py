@@ -13,15 +13,18 @@ changed needs no GETs.
 from __future__ import annotations
 
 import difflib
-import hashlib
 import json
 from collections.abc import Collection
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
+# Re-exported: the provisioning targets hash through here.
+from sre.hashing import HASH_LEN as HASH_LEN
+from sre.hashing import canonical_json as canonical_json
+from sre.hashing import content_hash as content_hash
+
 MANAGED_BY = "sre"
-HASH_LEN = 12
 ADOPTED = "adopted: "  # the note of an update that takes over an object sre did not own
 
 
@@ -31,15 +34,6 @@ class Action(StrEnum):
     delete = "delete"
     unchanged = "unchanged"
     drift = "drift"  # live object edited by hand: shown, overwritten only by apply
-
-
-def canonical_json(obj: Any) -> str:
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
-
-
-def content_hash(obj: Any) -> str:
-    """12 hex characters of SHA-256 over the canonical JSON of `obj`."""
-    return hashlib.sha256(canonical_json(obj).encode()).hexdigest()[:HASH_LEN]
 
 
 def unified_diff(before: Any, after: Any, name: str) -> str:

@@ -548,8 +548,8 @@ def desired_files(alerts_dir: Path, runbook_base_url: str, *,
                   slo_severity: dict[str, str] | None = None, for_cap: float | None = None) -> list[RenderedFile]:
     """The rendered rule files of the tree; CheckFailed if the tree does not even load cleanly.
     `for_cap`: see `render_files` (sandboxes and tests only)."""
+    from sre.rules.loader import load_tree
     from sre.rules.render import render_files
-    from sre.rules.tree import load_tree
 
     tree = load_tree(alerts_dir, slo_severity=slo_severity)
     if tree.findings:

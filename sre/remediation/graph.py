@@ -19,7 +19,7 @@ from sre.adapters.prometheus import PrometheusClient
 from sre.content import content_dir
 from sre.errors import SreError
 from sre.remediation.verify import VerifyError
-from sre.rules.tree import load_tree
+from sre.rules.loader import load_tree
 from sre.store.base import utcnow
 from sre.store.remediation import InboxRow, Remediation
 

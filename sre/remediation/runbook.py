@@ -26,7 +26,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -35,9 +35,7 @@ from sre.config import Environment, Seconds, format_validation_error
 from sre.errors import UsageError
 from sre.remediation.promql_template import UnsafeValue, render_promql
 from sre.rules import yamlio
-
-Severity = Literal["page", "ticket", "info"]
-SEVERITIES: tuple[str, ...] = ("page", "ticket", "info")
+from sre.rules.tree import SEVERITIES, Severity
 
 # action -> the target keys it needs. The remediation actions define their own parameter schemas;
 # this table is what a runbook must name so that an action knows what to act on.

@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from sre.provision.plan import canonical_json, content_hash
+from sre.hashing import canonical_json, content_hash
 from sre.rules import yamlio
 from sre.rules.promql import duration_seconds
 from sre.rules.tree import Tree, runbook_url

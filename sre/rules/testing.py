@@ -11,9 +11,10 @@ from pathlib import Path
 from typing import Any
 
 from sre.rules import promtool
+from sre.rules.loader import load_tree
 from sre.rules.render import RenderedFile, render_files
 from sre.rules.slo_tests import CannotGenerate, generated_alerts, generated_tests, test_group
-from sre.rules.tree import Finding, Rule, Tree, display_path, load_tree
+from sre.rules.tree import Finding, Rule, Tree, display_path
 from sre.rules.unittests import FileResult, load_suite, parse_test_output, prepare
 
 GENERATED = "generated"  # how results of generated tests are named: generated/<slo>/<page|ticket>

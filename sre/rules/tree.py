@@ -1,9 +1,8 @@
-"""The rules tree: `alerts/*.yaml` rule groups, `alerts/slos/*.yaml` SLO specs, `alerts/tests/*.yaml`.
+"""The rules tree's model: `alerts/*.yaml` rule groups as `RuleFile`s of `Group`s of `Rule`s, and
+`Finding`s; reading one rule file. `sre.rules.loader.load_tree` reads the whole tree.
 
-Loading parses every file once (libyaml when present) and never raises for bad content: each
-problem becomes a `Finding` naming file, group and rule, so `sre alerts lint` can report them
-all. SLO specs are expanded into their generated groups here, so every later step (lint, render,
-test, apply) sees one list of rule files.
+Reading never raises for bad content: each problem becomes a `Finding` naming file, group and
+rule, so `sre alerts lint` can report them all.
 """
 
 from __future__ import annotations
@@ -15,10 +14,13 @@ from typing import Any, Literal
 
 import yaml
 
-from sre.provision.plan import content_hash
+from sre.hashing import content_hash
 from sre.rules import yamlio
 
 RULE_SUFFIXES = (".yaml", ".yml")
+# The `severity` label every alert carries, and every runbook repeats (docs/decisions/runbook-severity-levels.md).
+Severity = Literal["page", "ticket", "info"]
+SEVERITIES: tuple[str, ...] = ("page", "ticket", "info")
 SPECIAL_DIRS = ("tests", "slos")
 
 
@@ -179,52 +181,6 @@ def parse_groups(data: Any, rel: str, findings: list[Finding]) -> list[Group]:
             rules.append(Rule(kind, name, str(expr), rraw, rel, gname, ri + 1))
         groups.append(Group(gname, rules, graw))
     return groups
-
-
-def rule_sources(root: Path) -> list[Path]:
-    """The hand-written rule files under `root` (not tests/, not slos/)."""
-    out: list[Path] = []
-    if not root.is_dir():
-        return out
-    for path in root.rglob("*"):
-        if path.suffix not in RULE_SUFFIXES or not path.is_file():
-            continue
-        if path.relative_to(root).parts[0] in SPECIAL_DIRS:
-            continue
-        out.append(path)
-    return sorted(out)
-
-
-def load_tree(root: str | Path, *, slo_severity: dict[str, str] | None = None) -> Tree:
-    """Read every rule file and SLO spec under `root` (tests are read by sre.rules.unittests).
-
-    `slo_severity` maps the SLO alerts' kinds (page, ticket) to the severity label values they
-    carry (config alerts.slo_severity; default: the same names).
-    """
-    from sre.rules.slo_formats import load_slo_dir
-
-    root = Path(root)
-    tree = Tree(root=root)
-    if not root.is_dir():
-        tree.findings.append(Finding("structure", display_path(root), "alerts directory not found"))
-        return tree
-    for path in rule_sources(root):
-        rel = path.relative_to(root).as_posix()
-        shown = display_path(path)
-        data = read_yaml(path, shown, tree.findings)
-        groups = parse_groups(data, shown, tree.findings)
-        tree.files.append(RuleFile(rel, out_name(rel), groups))
-    slo_dir = root / "slos"
-    if slo_dir.is_dir():
-        files, specs = load_slo_dir(root, slo_dir, tree.findings, severity=slo_severity)
-        tree.files.extend(files)
-        tree.slo_specs.extend(specs)
-    names = [f.out_name for f in tree.files]
-    for f in tree.files:
-        if names.count(f.out_name) > 1:
-            tree.findings.append(Finding("structure", display_path(root / f.source), f"renders to {f.out_name}, as another file does: "
-                                                                  "rename one"))
-    return tree
 
 
 def runbook_url(base: str, alert: str) -> str:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sre.provision.plan import content_hash
+from sre.hashing import content_hash
 from sre.rules.render import RenderedFile
 
 

@@ -39,8 +39,8 @@ from sre.content import alerts_dir
 from sre.drills import lock
 from sre.drills.failover import DrillRequest, FailoverDrill, run_drill
 from sre.drills.history import get_from
+from sre.hashing import content_hash
 from sre.local.procs import free_port, wait_until
-from sre.provision.plan import content_hash
 from sre.provision.prometheus import RulesDirTarget, desired_files
 from sre.provision.target import apply, plan
 from sre.remediation.guards import drill as drill_guard

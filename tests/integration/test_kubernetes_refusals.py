@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 import yaml
 
+from sre.adapters.kube_scale import get_replicas
 from sre.adapters.kubernetes import api_client
 from sre.config import SreConfig, load_config
-from sre.drills.kube import get_replicas
 from sre.errors import UsageError
 from sre.provision.prometheus import apply_kubernetes, plan_kubernetes
 from sre.remediation.actions import ActionContext, ActionError, ActionRefused

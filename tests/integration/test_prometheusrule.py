@@ -11,7 +11,8 @@ import pytest
 import yaml
 
 from sre.config import load_config
-from sre.provision.plan import ApplyResult, Plan, content_hash
+from sre.hashing import content_hash
+from sre.provision.plan import ApplyResult, Plan
 from sre.provision.prometheus import PrometheusRuleTarget, desired_files
 from sre.provision.target import apply, plan
 from sre.rules.render import HASH_ANNOTATION, MANAGED_LABEL, prometheusrule_objects

@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 
 from sre.local.procs import free_port
+from sre.rules.loader import load_tree
 from sre.rules.slo import BUDGET_REMAINING, ERROR_RATIO
-from sre.rules.tree import load_tree
 from sre.sandbox.prometheus import Prometheus
 from tests.cli import sre
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from sre.rules.lint import lint
+from sre.lint import lint
 from tests.cli import sre
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "alerts_lint"

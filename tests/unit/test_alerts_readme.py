@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from sre.rules.loader import load_tree
 from sre.rules.promql import selectors
-from sre.rules.tree import load_tree
 
 ROOT = Path(__file__).parents[2]
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import yaml
 
+from sre.rules.loader import load_tree
 from sre.rules.render import render_files
-from sre.rules.tree import load_tree
 from tests.cli import sre
 
 ROOT = Path(__file__).parents[2]

@@ -16,8 +16,8 @@ from sre.config import load_config
 from sre.drills import alerting_report
 from sre.drills.alerting import Expectations, Firing, _intervals, _merge, drill_id_of, expectations
 from sre.errors import UsageError
+from sre.rules.loader import load_tree
 from sre.rules.render import render_files
-from sre.rules.tree import load_tree
 from sre.store import Store
 from sre.store.drills import DrillReport
 from tests.cli import sre

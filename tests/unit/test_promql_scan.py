@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from sre.rules.lint import never_matches
+from sre.rules.loader import load_tree
 from sre.rules.promql import PromQLSyntaxError, canonical, selectors, selectors_many
-from sre.rules.tree import load_tree
 
 ROOT = Path(__file__).parents[2]
 

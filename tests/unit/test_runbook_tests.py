@@ -9,9 +9,9 @@ from pathlib import Path
 import yaml
 
 from sre.content import content_dir
+from sre.lint import check_runbook_tests
 from sre.remediation.runbook import scan_runbooks
 from sre.remediation.runbook_tests import coverage_problems, run_suite
-from sre.rules.lint import check_runbook_tests
 from tests.cli import sre
 from tests.remediation_support import write_runbook
 

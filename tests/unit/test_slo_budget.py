@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 
 from sre.rules import promtool
+from sre.rules.loader import load_tree
 from sre.rules.render import render_files
 from sre.rules.testing import run_tests, write_generated
-from sre.rules.tree import load_tree
 from sre.rules.unittests import parse_test_output
 
 SLI = """    sli:

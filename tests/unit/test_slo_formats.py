@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from sre.rules.loader import load_tree
 from sre.rules.render import render_files
-from sre.rules.tree import load_tree
 
 SLOTH = """version: "prometheus/v1"
 service: "api"
