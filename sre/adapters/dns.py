@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from sre.errors import UnreachableError
 
 if TYPE_CHECKING:
-    from sre.config import AwsConfig, SreConfig
+    from sre.config import AwsConfig
 
 Route53Client = Any  # boto3 clients are generated at runtime
 
@@ -223,18 +223,3 @@ def route53_client(aws: AwsConfig) -> Route53Client:
         kwargs["aws_secret_access_key"] = aws.secret_access_key.resolve().get_secret_value()
     options = Config(retries={"mode": "standard", "max_attempts": 4}, connect_timeout=3, read_timeout=15)
     return boto3.session.Session().client("route53", config=options, **kwargs)
-
-
-def provider(cfg: SreConfig) -> DnsProvider:
-    """The DNS provider `cfg.dns` names."""
-    from sre.errors import UsageError
-
-    if cfg.dns is None:
-        raise UsageError("no dns section in the configuration", hint="add dns: {provider: route53, zone: ...}")
-    if cfg.dns.provider == "route53":
-        return Route53(route53_client(cfg.aws), cfg.dns.zone)
-    if cfg.dns.provider == "cloudflare":
-        from sre.adapters import dns_cloudflare  # the SDK loads only for a Cloudflare configuration
-
-        return dns_cloudflare.Cloudflare(dns_cloudflare.client(cfg.dns), cfg.dns.zone, cfg.dns.zone_id)
-    raise UsageError(f"dns.provider {cfg.dns.provider!r} is not implemented")

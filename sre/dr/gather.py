@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 
 from sre.adapters import dns
+from sre.adapters.dns_provider import provider as dns_provider
 from sre.adapters.kube_scale import get_replicas
 from sre.checks.bucket_posture import posture
 from sre.checks.humanize import human_seconds
@@ -152,7 +153,7 @@ def dns_record(cfg: SreConfig) -> DnsFact | None:
     if name is None:
         return DnsFact(None, error=f"drills.record {cfg.drills.record!r} is not a key of dns.records")
     try:
-        rec = dns.provider(cfg).get_record(name)
+        rec = dns_provider(cfg).get_record(name)
     except SreError as exc:
         return DnsFact(name, error=str(exc))
     if rec is None:

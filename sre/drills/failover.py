@@ -219,7 +219,7 @@ class Switch:
 class FailoverDrill:
     def __init__(self, cfg: SreConfig, store: Store, req: DrillRequest, *,
                  on_event: Callable[[Event], None] | None = None, cancelled: Callable[[], bool] | None = None) -> None:
-        from sre.adapters import dns
+        from sre.adapters.dns_provider import provider as dns_provider
 
         validate(cfg, req, execute=True, yes=True)
         assert cfg.dns is not None
@@ -232,7 +232,7 @@ class FailoverDrill:
         self.src = in_region(ms, req.from_region, self.cluster)
         self.dst = in_region(ms, req.to_region, self.cluster)
         self.record = cfg.dns.records[cfg.drills.record]
-        self.dns: DnsProvider = dns.provider(cfg)
+        self.dns: DnsProvider = dns_provider(cfg)
         self.ha = ha_backend(cfg, self.cluster, ms)
         self.probe: SplitBrainProbe | None = None
         self.on_event = on_event
@@ -316,6 +316,7 @@ class FailoverDrill:
         from psycopg.conninfo import conninfo_to_dict
 
         from sre.adapters import dns
+        from sre.adapters.dns_provider import provider as dns_provider
         from sre.drills.canary import canary_dsn
 
         ref = self.cfg.drills.app_dsn or self.src.node.dsn
@@ -323,7 +324,7 @@ class FailoverDrill:
         if self.cfg.drills.resolve == "system":
             fixed = canary_dsn(base, None, None)
             return lambda: (fixed, "dns")
-        provider = dns.provider(self.cfg)  # its own client: the canary runs in its own thread
+        provider = dns_provider(self.cfg)  # its own client: the canary runs in its own thread
         record = self.record
 
         def resolve() -> tuple[str, str]:
