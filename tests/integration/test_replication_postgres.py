@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 from prometheus_client import REGISTRY
 
-from sre.checks.replication import CHECK_POSTGRES, check_all, check_postgres
+from sre.checks.replication import check_all, check_postgres
+from sre.checks.replication_verdict import CHECK_POSTGRES
 from sre.config import SreConfig
 from sre.local.procs import free_port, wait_until
 from sre.results import CheckResult

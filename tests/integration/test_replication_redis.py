@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 import redis
 
-from sre.checks.replication import CHECK_REDIS, check_all, check_redis
+from sre.checks.replication import check_all, check_redis
+from sre.checks.replication_verdict import CHECK_REDIS
 from sre.config import SreConfig
 from sre.errors import UnreachableError
 from sre.local.procs import free_port, wait_until

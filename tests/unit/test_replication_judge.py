@@ -7,7 +7,7 @@ from typing import Any
 
 from sre.checks.bounded import Probe
 from sre.checks.humanize import human_bytes, human_seconds
-from sre.checks.replication import (
+from sre.checks.replication_postgres import (
     PrimaryView,
     ReplicaView,
     _heartbeat_lag,

@@ -1,4 +1,4 @@
-"""Redis replica checks from `INFO replication` on both sides of each pair.
+"""The Redis backend of the replication check: `INFO replication` on both sides of each pair.
 
 Byte lag is the primary's `master_repl_offset` minus what the replica applied. The `lag=` field of
 the primary's `slaveN` line is seconds since the replica's last acknowledgement, not data lag, so
@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 from sre.checks.bounded import Probe, Task
 from sre.checks.humanize import human_bytes, human_seconds
-from sre.checks.replication import CHECK_REDIS, Verdict, apply_threshold, lag_message
+from sre.checks.replication_verdict import CHECK_REDIS, Verdict, apply_threshold, lag_message
 from sre.results import CheckResult
 
 if TYPE_CHECKING:
