@@ -257,163 +257,199 @@ def _heartbeat_lag(history: list[datetime], seen: datetime, now: datetime) -> tu
 
 def judge_replica(cluster_name: str, cluster: PostgresCluster, node: PgNode, primary: Probe,
                   replica: Probe) -> CheckResult:
-    """Turn what the primary and the replica answered into one result."""
-    obj = cluster.objectives
-    v = Verdict()
-    pv: PrimaryView | None = primary.value if primary.ok else None
-    rv: ReplicaView | None = replica.value if replica.ok else None
+    """Turn what the primary and the replica answered into one result, in four parts: the
+    primary's view of the link, the replica's view, lag in bytes, lag in seconds."""
+    objectives = cluster.objectives
+    verdict = Verdict()
+    primary_view: PrimaryView | None = primary.value if primary.ok else None
+    replica_view: ReplicaView | None = replica.value if replica.ok else None
+    observed: dict[str, Any] = {"cluster": cluster_name, "replica": node.name, "region": node.region,
+                                "primary": cluster.primary.name}
+    link_down: list[str] = []  # why the link is judged cut, from either side
+
+    standby = _judge_primary_side(cluster, node, primary, primary_view, observed, verdict, link_down)
+    _judge_replica_side(cluster, node, replica, replica_view, standby, observed, verdict, link_down)
+    connected = (not link_down and primary_view is not None and standby is not None
+                 and standby["state"] == "streaming")
+    observed["connected"] = connected if (primary_view is not None or replica_view is not None) else False
+    lag_bytes = _lag_bytes(primary_view, replica_view, standby, observed)
+    basis, lag_seconds = _lag_seconds(cluster, primary_view, replica_view, standby, link_down, lag_bytes,
+                                      observed, verdict)
+
+    if link_down:
+        verdict.fail.append("replication link down: " + "; ".join(link_down))
+    if lag_seconds is not None and basis != "upper_bound":
+        apply_threshold(verdict, lag_seconds, objectives.lag_warn, objectives.lag_fail, "lag in seconds")
+    apply_threshold(verdict, lag_bytes, objectives.lag_warn_bytes, objectives.lag_fail_bytes, "lag in bytes")
+    if observed.get("replay_paused") and not verdict.fail and not verdict.warn:
+        verdict.warn.append("replay paused")
+    return CheckResult(check=CHECK_POSTGRES, target=f"{cluster_name}/{node.name}", status=verdict.status,
+                       observed=observed,
+                       message=lag_message(node.region, node.name, pg_lag_phrase(lag_bytes, lag_seconds, basis),
+                                           verdict))
+
+
+def _judge_primary_side(cluster: PostgresCluster, node: PgNode, primary: Probe, primary_view: PrimaryView | None,
+                        observed: dict[str, Any], verdict: Verdict, link_down: list[str]) -> dict[str, Any] | None:
+    """The primary's view: its WAL sender for this replica (returned: None when it has none), and
+    the replica's slot."""
     app_name = node.application_name or node.name
-    o: dict[str, Any] = {"cluster": cluster_name, "replica": node.name, "region": node.region,
-                         "primary": cluster.primary.name}
-
-    # --- the primary's view: its WAL sender for this replica, and the replica's slot
-    standby: dict[str, Any] | None = None
-    link_down: list[str] = []
-    if pv is None:
-        o["primary_error"] = primary.error
-        v.fail.append(f"cannot check from the primary ({primary.error})")
-    elif pv.in_recovery:
-        v.fail.append(f"the configured primary {cluster.primary.name} is itself in recovery (out-of-date config "
-                      "after a failover?)")
+    if primary_view is None:
+        observed["primary_error"] = primary.error
+        verdict.fail.append(f"cannot check from the primary ({primary.error})")
+        return None
+    if primary_view.in_recovery:
+        verdict.fail.append(f"the configured primary {cluster.primary.name} is itself in recovery (out-of-date "
+                            "config after a failover?)")
+        return None
+    standby = next((s for s in primary_view.standbys if s["application_name"] == app_name), None)
+    observed["state"] = standby["state"] if standby else None
+    observed["sync_state"] = standby["sync_state"] if standby else None
+    if standby is None:
+        link_down.append(f"the primary has no WAL sender for it (no '{app_name}' in pg_stat_replication)")
     else:
-        standby = next((s for s in pv.standbys if s["application_name"] == app_name), None)
-        o["state"] = standby["state"] if standby else None
-        o["sync_state"] = standby["sync_state"] if standby else None
-        if standby is None:
-            link_down.append(f"the primary has no WAL sender for it (no '{app_name}' in pg_stat_replication)")
-        else:
-            for k in ("sent", "write", "flush", "replay"):
-                b = standby[f"{k}_bytes"]
-                o[f"{k}_lag_bytes"] = None if b is None else max(0, int(b))
-            # NULL lag intervals on a live sender mean "nothing to wait for": caught up, not unknown.
-            for k in ("write", "flush", "replay"):
-                val = _num(standby[f"{k}_lag"])
-                o[f"{k}_lag_seconds"] = round(val, 3) if val is not None else 0.0
-            o["reply_age_seconds"] = _round(_num(standby["reply_age"]))
-            if standby["state"] is None:
-                v.warn.append(f"cannot read pg_stat_replication on {cluster.primary.name} "
-                              "(grant the checking role pg_monitor)")
-            elif standby["state"] != "streaming":
-                v.warn.append(f"WAL sender state is {standby['state']}")
-        slot = _slot_for(node, pv, standby)
-        if slot is not None:
-            o["slot"] = slot["slot_name"]
-            o["slot_active"] = slot["active"]
-            o["slot_wal_status"] = slot["wal_status"]
-            retained = slot["retained_bytes"]
-            o["slot_retained_bytes"] = None if retained is None else max(0, int(retained))
-            if not slot["active"]:
-                v.notes.append(f"slot {slot['slot_name']} inactive, retaining "
-                               f"{human_bytes(o['slot_retained_bytes'])} of WAL")
-            if slot["wal_status"] in ("unreserved", "lost"):
-                v.fail.append(f"slot {slot['slot_name']} WAL is {slot['wal_status']}: the replica may need rebuilding")
+        for k in ("sent", "write", "flush", "replay"):
+            behind = standby[f"{k}_bytes"]
+            observed[f"{k}_lag_bytes"] = None if behind is None else max(0, int(behind))
+        # NULL lag intervals on a live sender mean "nothing to wait for": caught up, not unknown.
+        for k in ("write", "flush", "replay"):
+            seconds = _num(standby[f"{k}_lag"])
+            observed[f"{k}_lag_seconds"] = round(seconds, 3) if seconds is not None else 0.0
+        observed["reply_age_seconds"] = _round(_num(standby["reply_age"]))
+        if standby["state"] is None:
+            verdict.warn.append(f"cannot read pg_stat_replication on {cluster.primary.name} "
+                                "(grant the checking role pg_monitor)")
+        elif standby["state"] != "streaming":
+            verdict.warn.append(f"WAL sender state is {standby['state']}")
+    slot = _slot_for(node, primary_view, standby)
+    if slot is not None:
+        observed["slot"] = slot["slot_name"]
+        observed["slot_active"] = slot["active"]
+        observed["slot_wal_status"] = slot["wal_status"]
+        retained = slot["retained_bytes"]
+        observed["slot_retained_bytes"] = None if retained is None else max(0, int(retained))
+        if not slot["active"]:
+            verdict.notes.append(f"slot {slot['slot_name']} inactive, retaining "
+                                 f"{human_bytes(observed['slot_retained_bytes'])} of WAL")
+        if slot["wal_status"] in ("unreserved", "lost"):
+            verdict.fail.append(f"slot {slot['slot_name']} WAL is {slot['wal_status']}: the replica may need "
+                                "rebuilding")
+    return standby
 
-    # --- the replica's view: recovery, replay, and whether its WAL receiver hears the primary
-    if rv is None:
-        o["replica_error"] = replica.error
-        v.fail.append(f"cannot reach the replica ({replica.error})")
+
+def _judge_replica_side(cluster: PostgresCluster, node: PgNode, replica: Probe, replica_view: ReplicaView | None,
+                        standby: dict[str, Any] | None, observed: dict[str, Any], verdict: Verdict,
+                        link_down: list[str]) -> None:
+    """The replica's view: recovery, replay, and whether its WAL receiver hears the primary; then
+    whether the primary hears the replica's replies."""
+    objectives = cluster.objectives
+    if replica_view is None:
+        observed["replica_error"] = replica.error
+        verdict.fail.append(f"cannot reach the replica ({replica.error})")
     else:
-        o["in_recovery"] = rv.in_recovery
-        o["receive_lsn"] = format_lsn(rv.receive_lsn)
-        o["replay_lsn"] = format_lsn(rv.replay_lsn)
-        o["unreplayed_bytes"] = rv.unreplayed_bytes
-        o["receiver_status"] = rv.receiver_status
-        o["receiver_last_msg_age_seconds"] = _round(rv.receiver_age)
-        o["receiver_transit_seconds"] = None if rv.transit is None else round(max(0.0, rv.transit), 4)
-        o["replay_paused"] = rv.pause_state in ("paused", "pause requested")
-        o["last_replay_at"] = rv.replay_ts.isoformat() if rv.replay_ts else None
-        if not rv.in_recovery:
-            v.fail.append("it is not in recovery: promoted, or a second primary")
-        elif rv.receiver_status is None and rv.receiver_pid is not None:
-            v.warn.append(f"cannot read pg_stat_wal_receiver on {node.name} (grant the checking role pg_monitor)")
-        elif rv.receiver_status is None:
+        observed["in_recovery"] = replica_view.in_recovery
+        observed["receive_lsn"] = format_lsn(replica_view.receive_lsn)
+        observed["replay_lsn"] = format_lsn(replica_view.replay_lsn)
+        observed["unreplayed_bytes"] = replica_view.unreplayed_bytes
+        observed["receiver_status"] = replica_view.receiver_status
+        observed["receiver_last_msg_age_seconds"] = _round(replica_view.receiver_age)
+        observed["receiver_transit_seconds"] = (None if replica_view.transit is None
+                                                else round(max(0.0, replica_view.transit), 4))
+        observed["replay_paused"] = replica_view.pause_state in ("paused", "pause requested")
+        observed["last_replay_at"] = replica_view.replay_ts.isoformat() if replica_view.replay_ts else None
+        if not replica_view.in_recovery:
+            verdict.fail.append("it is not in recovery: promoted, or a second primary")
+        elif replica_view.receiver_status is None and replica_view.receiver_pid is not None:
+            verdict.warn.append(f"cannot read pg_stat_wal_receiver on {node.name} (grant the checking role "
+                                "pg_monitor)")
+        elif replica_view.receiver_status is None:
             link_down.append("no WAL receiver is running on the replica")
-        elif rv.receiver_status != "streaming":
-            link_down.append(f"its WAL receiver is {rv.receiver_status}")
+        elif replica_view.receiver_status != "streaming":
+            link_down.append(f"its WAL receiver is {replica_view.receiver_status}")
         else:
             # On an idle link the receiver pings after wal_receiver_timeout/2 of silence, so that
             # much quiet is normal: only longer is a cut link.
-            stale = obj.receiver_stale
-            if rv.receiver_timeout > 0:
-                stale = max(stale, rv.receiver_timeout / 2 + 1)
-            if rv.receiver_age is not None and rv.receiver_age > stale:
-                link_down.append(f"the replica heard nothing from the primary for {human_seconds(rv.receiver_age)}")
-        if o["replay_paused"]:
-            v.notes.append("replay paused")
+            stale = objectives.receiver_stale
+            if replica_view.receiver_timeout > 0:
+                stale = max(stale, replica_view.receiver_timeout / 2 + 1)
+            if replica_view.receiver_age is not None and replica_view.receiver_age > stale:
+                link_down.append(f"the replica heard nothing from the primary for "
+                                 f"{human_seconds(replica_view.receiver_age)}")
+        if observed["replay_paused"]:
+            verdict.notes.append("replay paused")
     if standby is not None and standby.get("reply_age") is not None:
-        interval = rv.status_interval if rv is not None else 0.0
-        stale = max(obj.receiver_stale, 2 * interval + 1) if interval > 0 else obj.receiver_stale
+        interval = replica_view.status_interval if replica_view is not None else 0.0
+        stale = max(objectives.receiver_stale, 2 * interval + 1) if interval > 0 else objectives.receiver_stale
         if float(standby["reply_age"]) > stale:
             link_down.append(f"the primary heard nothing from it for {human_seconds(float(standby['reply_age']))}")
-    connected = not link_down and pv is not None and standby is not None and standby["state"] == "streaming"
-    o["connected"] = connected if (pv is not None or rv is not None) else False
 
-    # --- lag in bytes: the primary's position minus what the replica applied
+
+def _lag_bytes(primary_view: PrimaryView | None, replica_view: ReplicaView | None, standby: dict[str, Any] | None,
+               observed: dict[str, Any]) -> int | None:
+    """Lag in bytes: the primary's position minus what the replica applied."""
     lag_bytes: int | None = None
-    if pv is not None and pv.current_lsn is not None:
-        if rv is not None and rv.replay_lsn is not None:
-            lag_bytes = max(0, pv.current_lsn - rv.replay_lsn)
+    if primary_view is not None and primary_view.current_lsn is not None:
+        if replica_view is not None and replica_view.replay_lsn is not None:
+            lag_bytes = max(0, primary_view.current_lsn - replica_view.replay_lsn)
         elif standby is not None and standby["replay_bytes"] is not None:
             lag_bytes = max(0, int(standby["replay_bytes"]))
-        elif o.get("slot_retained_bytes") is not None:
-            lag_bytes = o["slot_retained_bytes"]
-    o["lag_bytes"] = lag_bytes
+        elif observed.get("slot_retained_bytes") is not None:
+            lag_bytes = observed["slot_retained_bytes"]
+    observed["lag_bytes"] = lag_bytes
+    return lag_bytes
 
-    # --- lag in seconds: each figure below is an age of unapplied changes; the largest wins
-    # Ages are read on the primary's clock when it answered (commit timestamps are its clock too),
-    # so clock skew between hosts does not show up as lag; else on the replica's own clock.
+
+def _lag_seconds(cluster: PostgresCluster, primary_view: PrimaryView | None, replica_view: ReplicaView | None,
+                 standby: dict[str, Any] | None, link_down: list[str], lag_bytes: int | None,
+                 observed: dict[str, Any], verdict: Verdict) -> tuple[str, float | None]:
+    """Lag in seconds and its basis: each figure below is an age of unapplied changes; the largest wins.
+
+    Ages are read on the primary's clock when it answered (commit timestamps are its clock too),
+    so clock skew between hosts does not show up as lag; else on the replica's own clock."""
     clock: Any = None
-    if rv is not None:
-        replica_view = rv
-        clock = pv.clock_at if pv is not None else (
-            lambda mono: replica_view.now + timedelta(seconds=mono - replica_view.mono))
-    now = clock(rv.mono) if rv is not None else None
+    if replica_view is not None:
+        answered = replica_view
+        clock = primary_view.clock_at if primary_view is not None else (
+            lambda mono: answered.now + timedelta(seconds=mono - answered.mono))
+    now = clock(replica_view.mono) if replica_view is not None else None
     figures: dict[str, float] = {}
-    if rv is not None and now is not None and rv.in_recovery:
-        age = rv.replay_age(clock)
+    if replica_view is not None and now is not None and replica_view.in_recovery:
+        age = replica_view.replay_age(clock)
         if age is not None:
             figures["replay_timestamp"] = age
-        elif link_down and lag_bytes and rv.replay_ts is not None:
+        elif link_down and lag_bytes and replica_view.replay_ts is not None:
             # The link is down, so both LSNs are frozen: an upper bound, clearly labelled.
-            figures["upper_bound"] = max(0.0, (now - rv.replay_ts).total_seconds())
-    if standby is not None and standby["state"] == "streaming" and not link_down and (rv is None or lag_bytes):
+            figures["upper_bound"] = max(0.0, (now - replica_view.replay_ts).total_seconds())
+    if (standby is not None and standby["state"] == "streaming" and not link_down
+            and (replica_view is None or lag_bytes)):
         # The primary's replay_lag is as old as the replica's last reply, and keeps its last value
         # for a moment after the replica caught up: used only when the replica cannot tell, or the
         # primary is ahead of what the replica received (a slow link, not slow replay).
-        figures["primary_replay_lag"] = o.get("replay_lag_seconds") or 0.0
+        figures["primary_replay_lag"] = observed.get("replay_lag_seconds") or 0.0
     if cluster.heartbeat.enabled:
-        if pv is not None and pv.heartbeat_error:
-            o["heartbeat_error"] = pv.heartbeat_error
-            v.warn.append(f"heartbeat write failed ({pv.heartbeat_error})")
-        if rv is not None and rv.heartbeat_note:
-            v.notes.append(rv.heartbeat_note)
-        if pv is not None and pv.heartbeat and rv is not None and rv.heartbeat_at is not None and now is not None:
-            hb, lower_bound = _heartbeat_lag(pv.heartbeat, rv.heartbeat_at, now)
-            o["heartbeat_lag_seconds"] = round(hb, 3)
-            o["heartbeat_lag_is_lower_bound"] = lower_bound
-            figures["heartbeat"] = hb
+        if primary_view is not None and primary_view.heartbeat_error:
+            observed["heartbeat_error"] = primary_view.heartbeat_error
+            verdict.warn.append(f"heartbeat write failed ({primary_view.heartbeat_error})")
+        if replica_view is not None and replica_view.heartbeat_note:
+            verdict.notes.append(replica_view.heartbeat_note)
+        if (primary_view is not None and primary_view.heartbeat and replica_view is not None
+                and replica_view.heartbeat_at is not None and now is not None):
+            heartbeat, lower_bound = _heartbeat_lag(primary_view.heartbeat, replica_view.heartbeat_at, now)
+            observed["heartbeat_lag_seconds"] = round(heartbeat, 3)
+            observed["heartbeat_lag_is_lower_bound"] = lower_bound
+            figures["heartbeat"] = heartbeat
     lag_seconds: float | None
     if figures:
         basis, lag_seconds = max(figures.items(), key=lambda kv: kv[1])
         if lag_seconds == 0:
             basis = "caught_up"
-    elif rv is not None and rv.in_recovery and not link_down:
+    elif replica_view is not None and replica_view.in_recovery and not link_down:
         basis, lag_seconds = "caught_up", 0.0
     else:
         basis, lag_seconds = "unknown", None
-    o["lag_seconds"] = _round(lag_seconds)
-    o["lag_seconds_basis"] = basis
-
-    if link_down:
-        v.fail.append("replication link down: " + "; ".join(link_down))
-    if lag_seconds is not None and basis != "upper_bound":
-        apply_threshold(v, lag_seconds, obj.lag_warn, obj.lag_fail, "lag in seconds")
-    apply_threshold(v, lag_bytes, obj.lag_warn_bytes, obj.lag_fail_bytes, "lag in bytes")
-    if o.get("replay_paused") and not v.fail and not v.warn:
-        v.warn.append("replay paused")
-
-    return CheckResult(check=CHECK_POSTGRES, target=f"{cluster_name}/{node.name}", status=v.status, observed=o,
-                       message=lag_message(node.region, node.name, pg_lag_phrase(lag_bytes, lag_seconds, basis), v))
+    observed["lag_seconds"] = _round(lag_seconds)
+    observed["lag_seconds_basis"] = basis
+    return basis, lag_seconds
 
 
 def _round(x: float | None) -> float | None:
