@@ -10,6 +10,7 @@ run: bootstrap
 lint: bootstrap
 	.venv/bin/ruff check sre tests bench dashboards
 	.venv/bin/mypy
+	.venv/bin/lint-imports
 	.venv/bin/hadolint Dockerfile
 	.venv/bin/zizmor --offline --min-severity low .github/workflows/
 
