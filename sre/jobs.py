@@ -12,7 +12,7 @@ import importlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sre.leader import replica_id
 from sre.results import CheckResult, JobContext, JobOutcome, worst
@@ -149,7 +149,8 @@ def run_job(name: str, ctx: JobContext, fn: Callable[[JobContext], JobOutcome] |
     return outcome
 
 
-def record_run(cfg: SreConfig, kind: str, results: list[CheckResult], *, trigger: str = "manual") -> None:
+def record_run(cfg: SreConfig, kind: str, results: list[CheckResult], *, trigger: str = "manual",
+               summary: dict[str, Any] | None = None) -> None:
     """Keep checks run outside the scheduler (`sre backup verify`, `sre up`) as a run of job `kind`,
     stored exactly as the job's own run would be, so readers of the store (sre dr) see them."""
     # Imported here: the registry above must stay cheap to import (CLI start-up).
@@ -159,7 +160,7 @@ def record_run(cfg: SreConfig, kind: str, results: list[CheckResult], *, trigger
     try:
         run_job(kind, JobContext(cfg, store, trigger=trigger),
                 fn=lambda _ctx: JobOutcome(status=worst([r.status for r in results]), results=results,
-                                           summary={"checks": len(results)}))
+                                           summary=summary if summary is not None else {"checks": len(results)}))
     finally:
         store.dispose()
 

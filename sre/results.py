@@ -1,5 +1,5 @@
 """What checks and jobs return: `CheckResult`, `worst` of several statuses, `JobOutcome`, and the
-`JobContext` a job runs with.
+`JobContext` a job runs with; `guarded` turns a check's error into its failing result.
 
 The one foundation module checks, jobs, drills, provisioning and the store's own jobs share, so
 that none of them imports another for these shapes. Recording a run is `sre.jobs`'.
@@ -11,6 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
+
+from sre.errors import SreError
 
 if TYPE_CHECKING:
     from sre.config import SreConfig
@@ -53,6 +55,21 @@ def worst(statuses: list[Status] | list[str]) -> Status:
         if _RANK.get(s, 2) > _RANK[best]:
             best = s  # type: ignore[assignment]
     return best
+
+
+def guarded(check: str, target: str, fn: Callable[[], list[CheckResult]], *,
+            catch: tuple[type[Exception], ...] = (SreError,),
+            on_error: Callable[[list[CheckResult]], None] | None = None) -> list[CheckResult]:
+    """Run one check; an error of `catch` it raises becomes its one failing result (`on_error` sees
+    it), so the checks after it still run. An unexpected error is named by its class."""
+    try:
+        return fn()
+    except catch as exc:
+        text = str(exc) if isinstance(exc, SreError) else f"{exc.__class__.__name__}: {exc}"
+        failed = [CheckResult(check, target, "fail", {}, text)]
+        if on_error is not None:
+            on_error(failed)
+        return failed
 
 
 @dataclass

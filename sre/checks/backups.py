@@ -56,7 +56,7 @@ from sre.checks.restore import (
 )
 from sre.checks.wal import continuity
 from sre.errors import SreError
-from sre.results import CheckResult, Status, worst
+from sre.results import CheckResult, Status, guarded, worst
 from sre.telemetry import get_logger
 
 if TYPE_CHECKING:
@@ -489,12 +489,7 @@ def export(results: list[CheckResult], *, listing: Listing | None = None, backup
 
 def _guarded(check: str, name: str, fn: Callable[[], list[CheckResult]]) -> list[CheckResult]:
     """A backup set whose bucket or database cannot be reached fails its checks; the others still run."""
-    try:
-        return fn()
-    except SreError as exc:
-        result = CheckResult(check, name, "fail", {}, str(exc))
-        export([result])
-        return [result]
+    return guarded(check, name, fn, on_error=export)
 
 
 def run_freshness_job(ctx: JobContext) -> JobOutcome:

@@ -44,16 +44,9 @@ def check(config: ConfigOpt = None, cluster: ClusterOpt = None, output: OutputOp
         raise UsageError("no replicas to check",
                          hint="configure postgres.clusters.<name>.replicas or redis.pairs.<name>.replicas")
     if record:
-        from sre.jobs import run_job
-        from sre.results import JobContext
-        from sre.store import open_store
+        from sre.jobs import record_run
 
-        store = open_store(cfg)
-        try:
-            run_job("replicas.check", JobContext(cfg=cfg, store=store, trigger="manual"),
-                    lambda _ctx: outcome(results))
-        finally:
-            store.dispose()
+        record_run(cfg, "replicas.check", results, summary=outcome(results).summary)
 
     def render(console: Any) -> None:
         from rich.table import Table

@@ -11,8 +11,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from sre.dr import drill_estimate
-from sre.errors import SreError
-from sre.results import CheckResult
+from sre.results import CheckResult, guarded
 
 if TYPE_CHECKING:
     from sre.drills.failover import FailoverDrill
@@ -23,14 +22,6 @@ def _result(what: str, target: str, problems: list[str], ok: str, observed: Mapp
     status = "fail" if problems else "warn" if warnings else "ok"
     msg = "; ".join(problems or warnings or [ok])
     return CheckResult(f"drill.preflight.{what}", target, status, dict(observed or {}), msg)  # type: ignore[arg-type]
-
-
-def _guard(what: str, target: str, fn: Callable[[], list[CheckResult]]) -> list[CheckResult]:
-    try:
-        return fn()
-    except Exception as exc:
-        text = str(exc) if isinstance(exc, SreError) else f"{exc.__class__.__name__}: {exc}"
-        return [_result(what, target, [text], "")]
 
 
 def roles(d: FailoverDrill) -> list[CheckResult]:
@@ -151,5 +142,6 @@ CHECKS: list[tuple[str, Callable[[FailoverDrill], list[CheckResult]]]] = [
 def run_preflight(d: FailoverDrill) -> list[CheckResult]:
     out: list[CheckResult] = []
     for what, fn in CHECKS:
-        out.extend(_guard(what, d.cluster, lambda fn=fn: fn(d)))  # type: ignore[misc]
+        # Any error of a check refuses the drill with its reason; the other checks still run.
+        out.extend(guarded(f"drill.preflight.{what}", d.cluster, lambda fn=fn: fn(d), catch=(Exception,)))  # type: ignore[misc]
     return out
