@@ -29,7 +29,8 @@ _STATUS = {"passed": "[green]PASSED[/]", "failed": "[red]FAILED[/]", "aborted": 
 
 
 def _print_plan(c: Console, p: dict[str, Any]) -> None:
-    c.print(f"[bold]dry run[/]: failover drill of cluster {plain(p['cluster'])} ({p['environment']}), {p['mode']}: "
+    c.print(f"[bold]dry run[/]: {p.get('kind', 'orchestrated')} failover drill of cluster {plain(p['cluster'])} "
+            f"({p['environment']}, backend {p.get('backend', 'local')}), {p['mode']}: "
             f"{p['from']['node']} ({p['from']['region']}) -> {p['to']['node']} ({p['to']['region']})"
             + (", then back" if p["failback"] else ""))
     rows = [[i + 1, s["phase"], s["step"], s["title"], s["undo"] or "-"] for i, s in enumerate(p["steps"])]
@@ -66,6 +67,16 @@ def _print_report(c: Console, rep: dict[str, Any]) -> None:
         measured = "-" if v["measured"] is None else f"{v['measured']:g}"
         c.print(f"  {v['switch']:<9} {v['objective']}: {measured} {v['unit']} (objective <= {v['target']:g} "
                 f"{v['unit']}) {verdict}")
+    for sw in rep.get("switches", []):
+        if sw.get("detection_seconds") is not None:
+            c.print(f"  {sw['name']:<9} detection {sw['detection_seconds']:.3f}s + promotion "
+                    f"{sw['promotion_seconds']:.3f}s + path back {sw['path_back_seconds']:.3f}s")
+    sb = rep.get("split_brain") or {}
+    if sb:
+        c.print(f"  split-brain probe: {'[red]FAIL[/]' if sb['verdict'] == 'fail' else '[green]pass[/]'} - "
+                f"{plain(sb['message'])}")
+    for r in rep.get("recommendations") or []:
+        c.print(f"  [yellow]recommendation[/]: {plain(r['message'])}")
     al = rep.get("alerting") or {}
     if al:
         mark = {"pass": "[green]pass[/]", "fail": "[red]FAIL[/]"}.get(al.get("verdict", ""), "not checked")

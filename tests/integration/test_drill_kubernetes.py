@@ -77,14 +77,3 @@ def test_observed_drill_deletes_the_primary_pod_and_measures_recovery(drill_env:
     assert rep["split_brain"]["verdict"] == "pass"
     assert_topology(env, env.west1, env.east1)
 
-
-def test_orchestrated_drills_are_refused_with_the_kubernetes_backend(drill_env: EnvFactory,
-                                                                      kube: FakeKube) -> None:
-    from sre.drills.failover import validate
-    from sre.errors import UsageError
-
-    env = drill_env(kube_host=kube.url, extra={"drills": {"ha": {
-        "backend": "kubernetes", "kubernetes": {"namespace": NS, "pods": {"east1": "main-0", "west1": "main-1"}}}}})
-    with pytest.raises(UsageError, match="only loses pods"):
-        validate(env.config(), DrillRequest("us-east-1", "eu-west-1"), execute=True, yes=False)
-    assert not kube.requests

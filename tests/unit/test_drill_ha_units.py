@@ -61,3 +61,45 @@ def test_readiness_detection_comes_from_the_last_observed_drill(tmp_path: Path) 
     assert seconds == 10.9 and "observed drill 5" in basis
     seconds, basis = detection(cfg, [planned])
     assert "for:" in basis
+
+
+def ha_config(backend: str) -> SreConfig:
+    return SreConfig.model_validate({
+        "postgres": {"clusters": {"main": {
+            "primary": {"name": "east1", "region": "us-east-1", "dsn": {"env": "PG_EAST1"}},
+            "replicas": [{"name": "west1", "region": "eu-west-1", "dsn": {"env": "PG_WEST1"}}]}}},
+        "dns": {"zone": "example.internal.", "records": {"db": "db.example.internal."},
+                "node_targets": {"east1": "10.0.0.1:5432", "west1": "10.1.0.1:5432"}},
+        "drills": {"ha": {"backend": backend,
+                          "patroni": {"members": {"east1": {"url": "http://e:8008"}, "west1": {"url": "http://w:8008"}}},
+                          "kubernetes": {"namespace": "db", "pods": {"east1": "main-0", "west1": "main-1"}}}},
+    })
+
+
+def test_the_dry_run_of_an_observed_patroni_drill_loses_and_watches() -> None:
+    from sre.drills.failover import DrillRequest, plan
+
+    p = plan(ha_config("patroni"), DrillRequest("us-east-1", "eu-west-1", mode="unplanned", kind="observed",
+                                                failback=True))
+    assert p["backend"] == "patroni" and p["kind"] == "observed"
+    steps = [s["step"] for s in p["steps"]]
+    assert steps[steps.index("lose"):] == ["lose", "recover", "dns", "scale", "verify", "rejoin",
+                                           "failback.switchover", "failback.dns", "failback.scale",
+                                           "failback.verify", "failback.rejoin"]
+    planned = plan(ha_config("patroni"), DrillRequest("us-east-1", "eu-west-1", mode="unplanned"))
+    assert [s["step"] for s in planned["steps"]][-8:-4] == ["hold", "lose", "failover", "release"]
+
+
+@pytest.mark.parametrize(("backend", "kind", "mode", "refusal"), [
+    ("local", "observed", "unplanned", "needs an HA layer"),
+    ("kubernetes", "orchestrated", "planned", "only loses pods"),
+    ("patroni", "observed", "planned", "unplanned by nature"),
+])
+def test_requests_a_backend_cannot_serve_are_refused_before_anything_is_contacted(
+        backend: str, kind: str, mode: str, refusal: str) -> None:
+    from sre.drills.failover import DrillRequest, validate
+    from sre.errors import UsageError
+
+    with pytest.raises(UsageError, match=refusal):
+        validate(ha_config(backend), DrillRequest("us-east-1", "eu-west-1", mode=mode, kind=kind), execute=False,
+                 yes=False)
