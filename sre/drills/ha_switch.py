@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from sre.drills.ha.base import writable_now
 from sre.drills.steps import NotUndone, Step
 
 if TYPE_CHECKING:
@@ -99,6 +100,7 @@ def rejoin_step(d: FailoverDrill, sw: Switch, phase: str) -> Step:
 
 def switchover(d: FailoverDrill, sw: Switch) -> Detail:
     sw.old_lsn = sw.old.current_lsn()
+    sw.dns_before = d.dns.get_record(d.record)  # read now: the dns step then only writes
     sw.fenced_at = time.time()
     sw.promoted = True  # from here on the undo must look at who leads
     t0 = time.monotonic()
@@ -170,7 +172,7 @@ def recover(d: FailoverDrill, sw: Switch) -> Detail:
     if leader != sw.new.name:
         raise RuntimeError(f"the HA layer promoted {leader}, not {sw.new.name}")
     sw.promoted = True
-    while not _writable(sw.new):
+    while not writable_now(sw.new):
         if time.time() > deadline:
             raise TimeoutError(f"stop condition: {sw.new.name} leads but accepts no writes within {limit:g}s")
         time.sleep(poll)
@@ -181,11 +183,6 @@ def recover(d: FailoverDrill, sw: Switch) -> Detail:
             "elected_after_seconds": round(elected - sw.fenced_at, 4)}
 
 
-def _writable(node: Member) -> bool:
-    try:
-        return node.writable()
-    except Exception:
-        return False
 
 
 def _settings(d: FailoverDrill) -> dict[str, float]:

@@ -14,8 +14,9 @@ does not: the drill runs its own fence, catch-up and promotion steps over SQL. A
 from __future__ import annotations
 
 import subprocess
+import time
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from sre.drills.steps import NotUndone
@@ -102,3 +103,41 @@ def run_command(argv: Sequence[str], what: str, timeout: float = 120) -> Detail:
     if proc.returncode != 0:
         raise HaError(f"{what}: {argv[0]} exited {proc.returncode}: {' | '.join(out[-3:])}")
     return {"command": argv[0], "output": " | ".join(out[-2:])}
+
+
+def writable_now(node: Member) -> bool:
+    """A new session on `node` may write; False while it refuses connections (on its way up or down)."""
+    try:
+        return node.writable()
+    except Exception:
+        return False
+
+
+def wait_promoted(node: Member, timeout: float, give_up: Callable[[], None] = lambda: None) -> float:
+    """Block until `node` leaves recovery; seconds waited. One session polled every 5 ms (a session
+    survives its server's promotion), so the moment is not blurred by connecting on every poll.
+    `give_up` may raise to end the wait early (the request that promotes it failed)."""
+    import psycopg
+
+    t0 = time.monotonic()
+    dsn = node.node.dsn.resolve().get_secret_value()
+    conn: psycopg.Connection[Any] | None = None
+    try:
+        while True:
+            try:
+                if conn is None:
+                    conn = psycopg.connect(dsn, autocommit=True, connect_timeout=2, application_name="sre-drill")
+                row = conn.execute("SELECT pg_is_in_recovery()").fetchone()
+                if row is not None and not row[0]:
+                    return time.monotonic() - t0
+            except psycopg.Error:
+                if conn is not None:
+                    conn.close()
+                conn = None
+            give_up()
+            if time.monotonic() - t0 > timeout:
+                raise HaError(f"{node.name} is still in recovery {timeout:.0f}s later")
+            time.sleep(0.005)
+    finally:
+        if conn is not None:
+            conn.close()

@@ -13,12 +13,13 @@ Credentials: `restapi.authentication` of Patroni, as basic auth, the password fr
 
 from __future__ import annotations
 
+import threading
 import time
 from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from sre.drills.ha.base import Detail, HaError, NodeControl, run_command
+from sre.drills.ha.base import Detail, HaError, NodeControl, run_command, wait_promoted, writable_now
 from sre.errors import UsageError
 
 if TYPE_CHECKING:
@@ -48,6 +49,7 @@ class PatroniControl(NodeControl):
         auth = None
         if self.conf.username and self.conf.password is not None:
             auth = httpx.BasicAuth(self.conf.username, self.conf.password.resolve().get_secret_value())
+        self._pending: tuple[threading.Thread, dict[str, Any], str, str] | None = None
         self.http = httpx.Client(auth=auth, timeout=self.conf.timeout,
                                  verify=str(self.conf.ca_file) if self.conf.ca_file else True)
 
@@ -122,14 +124,43 @@ class PatroniControl(NodeControl):
     # ------------------------------------------------------------------ orchestrated
 
     def switchover(self, old: Member, new: Member) -> Detail:
+        """`POST /switchover`, and on as soon as `new` takes writes: Patroni answers the request a
+        second or more after the switch (it checks the result once a second), and the DNS step must
+        not wait for that. The answer is checked when the old leader is awaited as a replica."""
         t0 = time.monotonic()
-        resp = self.request(old.name, "POST", "/switchover", json={"leader": old.name, "candidate": new.name},
-                            timeout=SWITCHOVER_TIMEOUT)
-        answer = resp.text.strip()
-        if f'"{new.name}"' not in answer or not answer.startswith("Successfully"):
-            raise HaError(f"Patroni switchover {old.name} -> {new.name}: {answer}")
-        self.wait_writable(new, REJOIN_TIMEOUT)
-        return {"patroni": answer, "seconds": round(time.monotonic() - t0, 4)}
+        answer: dict[str, Any] = {}
+
+        def post() -> None:
+            try:
+                answer["text"] = self.request(old.name, "POST", "/switchover", timeout=SWITCHOVER_TIMEOUT,
+                                              json={"leader": old.name, "candidate": new.name}).text.strip()
+            except Exception as exc:
+                answer["error"] = exc
+
+        thread = threading.Thread(target=post, name="sre-patroni-switchover", daemon=True)
+        thread.start()
+        self._pending = (thread, answer, old.name, new.name)
+
+        def failed() -> None:
+            if not thread.is_alive():
+                self._check_answer()
+
+        wait_promoted(new, SWITCHOVER_TIMEOUT, failed)
+        return {"promoted_after_seconds": round(time.monotonic() - t0, 4),
+                "patroni": answer.get("text", "answer pending")}
+
+    def _check_answer(self) -> None:
+        """Patroni's answer to the last switchover: wait for it; raise unless it reports success."""
+        if self._pending is None:
+            return
+        thread, answer, old, new = self._pending
+        thread.join(SWITCHOVER_TIMEOUT)
+        self._pending = None
+        if "error" in answer:
+            raise answer["error"]
+        text = answer.get("text", "no answer")
+        if f'"{new}"' not in text or not text.startswith("Successfully"):
+            raise HaError(f"Patroni switchover {old} -> {new}: {text}")
 
     def failover(self, new: Member) -> Detail:
         """Promote `new` with the leader lost: `POST /failover` to it by name (allowed in maintenance
@@ -142,23 +173,20 @@ class PatroniControl(NodeControl):
         answer = resp.text.strip()
         if f'"{new.name}"' not in answer or not answer.startswith("Successfully"):
             raise HaError(f"Patroni failover to {new.name}: {answer}")
-        self.wait_writable(new, REJOIN_TIMEOUT)
+        self.waitwritable_now(new, REJOIN_TIMEOUT)
         return {"patroni": answer, "seconds": round(time.monotonic() - t0, 4)}
 
     def promote_standby_cluster(self, node: Member) -> Detail:
         """A standby cluster's leader becomes a primary: its `standby_cluster` configuration goes."""
         self.request(node.name, "PATCH", "/config", json={"standby_cluster": None})
-        self.wait_writable(node, REJOIN_TIMEOUT)
+        self.waitwritable_now(node, REJOIN_TIMEOUT)
         return {"promoted_standby_cluster": node.name}
 
-    def wait_writable(self, node: Member, timeout: float) -> None:
+    def waitwritable_now(self, node: Member, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         while True:
-            try:
-                if node.writable():
-                    return
-            except Exception:  # a node on its way up refuses connections for a moment
-                pass
+            if writable_now(node):
+                return
             if time.monotonic() > deadline:
                 raise HaError(f"{node.name} does not accept writes {timeout:.0f}s after Patroni's switch")
             time.sleep(0.05)
@@ -189,6 +217,7 @@ class PatroniControl(NodeControl):
     def rejoin(self, old: Member, new: Member) -> Detail:
         """Patroni rejoins a former leader itself (pg_rewind when use_pg_rewind is on): start it if it
         was lost, then wait until Patroni reports it as a running replica of `new`."""
+        self._check_answer()
         restored = self.restore(old)
         deadline = time.monotonic() + REJOIN_TIMEOUT
         while True:
@@ -233,3 +262,5 @@ class PatroniControl(NodeControl):
             if time.monotonic() > deadline:
                 raise HaError(f"Patroni did not report pause={value} within {timeout:.0f}s")
             time.sleep(0.05)
+
+
