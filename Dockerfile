@@ -13,9 +13,10 @@ ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PYTHONDONTWRITEBYTECODE=1
 RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 WORKDIR /app
-# Dependencies first, from pyproject alone, so a code change does not reinstall them.
-COPY pyproject.toml README.md ./
-RUN mkdir sre && touch sre/__init__.py && pip install --no-cache-dir . && pip uninstall -y sre
+# Dependencies first, from pyproject alone, so a code change does not reinstall them; every
+# version pinned by requirements.lock (`make lock` regenerates it).
+COPY pyproject.toml README.md requirements.lock ./
+RUN mkdir sre && touch sre/__init__.py && pip install --no-cache-dir -c requirements.lock . && pip uninstall -y sre
 COPY sre ./sre
 # Editable: the package stays at /app/sre, beside the content folders (alerts/, dashboards/,
 # runbooks/, elk/) it loads from its parent directory.

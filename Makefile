@@ -1,5 +1,5 @@
 # The README's two commands: `make run` and `make test`. Both set up what is missing first.
-.PHONY: bootstrap run test test-quick lint bench
+.PHONY: bootstrap run test test-quick lint bench lock
 
 bootstrap:
 	@scripts/bootstrap
@@ -23,3 +23,8 @@ test-quick: bootstrap
 
 bench: bootstrap
 	@for b in bench/*.py; do echo "== $$b"; .venv/bin/python $$b || exit 1; done
+
+# The image's pinned dependencies (requirements.lock, used by the Dockerfile): after a change to
+# pyproject.toml's dependencies, or to take new releases.
+lock: bootstrap
+	scripts/lock

@@ -18,9 +18,11 @@ import yaml
 from pydantic import (
     BaseModel,
     BeforeValidator,
+    ByteSize,
     ConfigDict,
     Field,
     SecretStr,
+    TypeAdapter,
     ValidationError,
     field_validator,
     model_validator,
@@ -48,13 +50,6 @@ class ConfigError(UsageError):
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
 _DURATION_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, None: 1}
-_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)?\s*$")
-_SIZE_UNITS = {
-    None: 1, "B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12,
-    "KiB": 2**10, "MiB": 2**20, "GiB": 2**30, "TiB": 2**40,
-}
-
-
 def parse_duration(value: Any) -> float:
     """'15s', '5m', '1h', '1.5d' or a number of seconds -> seconds."""
     if isinstance(value, timedelta):
@@ -71,18 +66,18 @@ def parse_duration(value: Any) -> float:
     return float(m.group(1)) * _DURATION_UNITS[m.group(2)]
 
 
+_BYTE_SIZE: TypeAdapter[ByteSize] = TypeAdapter(ByteSize)
+
+
 def parse_size(value: Any) -> int:
-    """'64MiB', '1GB', '512' or a number of bytes -> bytes."""
-    if isinstance(value, bool):
-        raise ValueError("expected a size such as 64MiB or 1GB")
-    if isinstance(value, int | float):
-        if value < 0:
-            raise ValueError("a size cannot be negative")
-        return int(value)
-    m = _SIZE.match(str(value))
-    if not m:
-        raise ValueError(f"expected a size such as 64MiB or 1GB, got {value!r}")
-    return int(float(m.group(1)) * _SIZE_UNITS[m.group(2)])
+    """'64MiB', '1GB', '512' or a number of bytes -> bytes, by pydantic's ByteSize (KB = 1000,
+    KiB = 1024), with no negative sizes and the config's own words when a value is not a size."""
+    if isinstance(value, bool) or (isinstance(value, int | float) and value < 0):
+        raise ValueError("expected a size such as 64MiB or 1GB (not negative)")
+    try:
+        return int(_BYTE_SIZE.validate_python(value))
+    except ValidationError:
+        raise ValueError(f"expected a size such as 64MiB or 1GB, got {value!r}") from None
 
 
 Seconds = Annotated[float, BeforeValidator(parse_duration)]

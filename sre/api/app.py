@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 
 from sre import __version__
 from sre.api.auth import PUBLIC_PATHS, Credentials, Role, unprotected_routes
+from sre.api.models import TAGS
 from sre.telemetry import BUILD_INFO, get_logger
 
 if TYPE_CHECKING:
@@ -47,8 +48,9 @@ def create_app(cfg: SreConfig, store: Store, scheduler: JobScheduler | None = No
 
     # The schema and its pages list every route and parameter: off unless asked for (api.docs).
     docs = cfg.api.docs
-    app = FastAPI(title="sre", version=__version__, lifespan=lifespan,
-                  description="Observability and SRE automation service: webhook, runs, health and metrics.",
+    app = FastAPI(title="sre", version=__version__, lifespan=lifespan, openapi_tags=TAGS,
+                  description="Observability and SRE automation service: webhook, inbox and remediations, runs, "
+                              "drills, health and metrics.",
                   openapi_url="/openapi.json" if docs else None, docs_url="/docs" if docs else None,
                   redoc_url="/redoc" if docs else None)
     app.state.cfg = cfg

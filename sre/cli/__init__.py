@@ -19,9 +19,25 @@ app = typer.Typer(
     name="sre",
     help="Observability and SRE automation for the messaging platform.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,  # --install-completion / --show-completion for bash, zsh, fish, PowerShell
     pretty_exceptions_enable=False,
 )
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version  # here: only when asked (CLI start-up time)
+
+        typer.echo(f"sre {version('sre')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", help="Print the version and exit.", callback=_version,
+                                 is_eager=True),
+) -> None:
+    """Observability and SRE automation for the messaging platform."""
 
 # noun -> (module, help). Modules are cheap to import: each imports its clients inside its commands.
 NOUNS: dict[str, tuple[str, str]] = {
@@ -35,7 +51,7 @@ NOUNS: dict[str, tuple[str, str]] = {
     "backup": ("sre.cli.backup", "Take, list and verify backups (down to a real restore)."),
     "drill": ("sre.cli.drill", "Cross-region failover drills that measure RTO and RPO."),
     "dr": ("sre.cli.dr", "DR readiness: verdict, RPO and RTO estimates per region pair."),
-    "remediation": ("sre.cli.remediation", "Automated remediation: audit log and circuit breaker."),
+    "remediation": ("sre.cli.remediation", "Automated remediation: alert inbox, audit log and circuit breaker."),
     "deploy": ("sre.cli.deploy", "The Helm chart's generated files: PrometheusRules and dashboard ConfigMaps."),
     "alertmanager": ("sre.cli.alertmanager", "Alertmanager configuration that points at this service."),
     "annotate": ("sre.cli.annotate", "Grafana annotations: mark a deploy; send the ones Grafana missed."),

@@ -101,6 +101,19 @@ def test_the_right_token_reads_data(client: TestClient) -> None:
     assert metrics.status_code == 200 and "sre_build_info" in metrics.text
     assert client.get("/healthz").json() == {"status": "ok"}
 
+    from sre.jobs import JobContext, run_job
+    from sre.results import CheckResult, JobOutcome
+
+    app = client.app
+    result = CheckResult("provision.alerts", "rules-dir /x", "warn", {"counts": {"create": 1}}, "1 change(s) not applied")
+    run_job("alerts.reconcile", JobContext(app.state.cfg, app.state.store),  # type: ignore[attr-defined]
+            fn=lambda _ctx: JobOutcome(status="warn", summary={"pending": ["create rule_file a.yaml"]}, results=[result]))
+    (run,) = client.get("/api/runs", headers=_bearer(TOKENS["read"][0])).json()
+    assert (run["kind"], run["status"], run["summary"]["pending"]) == ("alerts.reconcile", "warn", ["create rule_file a.yaml"])
+    detail = client.get(f"/api/runs/{run['id']}", headers=_bearer(TOKENS["read"][0])).json()
+    assert [(r["check"], r["status"], r["observed"]) for r in detail["results"]] == [
+        ("provision.alerts", "warn", {"counts": {"create": 1}})]
+
 
 def test_docs_and_schema_are_off_by_default_and_on_when_asked(client: TestClient, tmp_path: Path) -> None:
     for path in ("/docs", "/redoc", "/openapi.json"):
@@ -113,6 +126,17 @@ def test_docs_and_schema_are_off_by_default_and_on_when_asked(client: TestClient
         # The schema says which role each route needs (the webhook declares its own).
         webhook_op = c.get("/openapi.json").json()["paths"]["/webhook/alertmanager"]["post"]
         assert webhook_op[auth.ROLE_KEY] == "webhook"
+        # Every /api route describes what it returns, and every tag says what it groups.
+        schema = c.get("/openapi.json").json()
+        for path, ops in schema["paths"].items():
+            if not path.startswith("/api/") or path.endswith((".png", ".md")):
+                continue
+            content = ops["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+            assert "$ref" in content or "$ref" in content.get("items", {}), (path, content)
+        tags = {t["name"]: t["description"] for t in schema["tags"]}
+        used = {tag for ops in schema["paths"].values() for op in ops.values() for tag in op.get("tags", [])}
+        assert used <= tags.keys() and all(tags.values())
+        assert "RemediationDetail" in schema["components"]["schemas"]
 
 
 def test_docs_are_refused_in_production(tmp_path: Path) -> None:

@@ -84,3 +84,12 @@ def test_cli_start_imports_no_heavy_client() -> None:
             "print([m for m in heavy if m in sys.modules])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]", out.stdout
+
+
+def test_version_and_shell_completion() -> None:
+    from importlib.metadata import version
+
+    out = sre("--version")
+    assert out.returncode == 0 and out.stdout.strip() == f"sre {version('sre')}"
+    script = sre("--show-completion", "bash", env={"SHELL": "/bin/bash"})
+    assert script.returncode == 0 and "_sre_completion" in script.stdout and "complete " in script.stdout

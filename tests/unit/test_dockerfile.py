@@ -67,3 +67,19 @@ def test_the_image_installs_the_packages_of_every_postgresql_tool_the_code_runs(
         assert re.search(rf"\b{re.escape(package)}\b", text), f"{tool} comes with {package}, which the image lacks"
     runtime_path = [r for w, r in instructions() if w == "ENV" and r.startswith("PATH=")][-1]
     assert "/usr/lib/postgresql/15/bin" in runtime_path
+
+
+def test_the_image_installs_from_the_lock_and_the_lock_pins_every_dependency() -> None:
+    import tomllib
+
+    runs = [rest for word, rest in instructions() if word == "RUN" and "pip install" in rest and "--no-deps" not in rest]
+    assert runs and all("-c requirements.lock" in rest for rest in runs)
+    pinned = {}
+    for line in (ROOT / "requirements.lock").read_text().splitlines():
+        if line and not line.startswith("#"):
+            name, _, version = line.partition("==")
+            assert version, f"requirements.lock: {line!r} is not pinned"
+            pinned[re.sub(r"[-_.]+", "-", name.lower())] = version
+    wanted = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    names = {re.sub(r"[-_.]+", "-", re.split(r"[\[<>=!~ ]", dep, maxsplit=1)[0].lower()) for dep in wanted}
+    assert names <= pinned.keys(), f"run `make lock`: {sorted(names - pinned.keys())} missing"

@@ -5,10 +5,12 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
+from sre.api.models import Healthz
+
 router = APIRouter(tags=["health"])
 
 
-@router.get("/healthz")
+@router.get("/healthz", response_model=Healthz)
 def healthz() -> dict[str, str]:
     """Liveness: the process answers. Never depends on outside systems (a restart would not help)."""
     return {"status": "ok"}

@@ -8,6 +8,7 @@ from fastapi import APIRouter, HTTPException, Query, Request, Response
 from sqlalchemy import select
 
 from sre.api.auth import Role, require
+from sre.api.models import BreakerOut, RemediationDetail, RemediationOut, WindowOut
 from sre.remediation import breaker, graph, windows
 from sre.remediation.audit import remediation_dict
 from sre.remediation.inbox_view import InboxAlert, read_inbox
@@ -16,9 +17,10 @@ from sre.store.remediation import Remediation, RemediationEvent
 router = APIRouter(prefix="/api", tags=["remediation"], dependencies=[require(Role.read)])
 
 
-@router.get("/remediations")
+@router.get("/remediations", response_model=list[RemediationOut])
 def list_remediations(request: Request, limit: int = Query(50, ge=1, le=1000), outcome: str | None = None,
                       alertname: str | None = None, action: str | None = None) -> list[dict[str, Any]]:
+    """Every decision, newest first: executed, dry run, stopped by which guard, failed, escalated."""
     with request.app.state.store.session() as s:
         q = select(Remediation).order_by(Remediation.id.desc()).limit(limit)
         if outcome:
@@ -40,15 +42,16 @@ def alert_inbox(request: Request, limit: int = Query(50, ge=1, le=1000),
     return read_inbox(request.app.state.store, state=state, status=status, alertname=alertname, limit=limit)
 
 
-@router.get("/remediations/breaker")
+@router.get("/remediations/breaker", response_model=BreakerOut)
 def breaker_status(request: Request) -> dict[str, Any]:
+    """The global circuit breaker: open or closed, and its counts in the window."""
     st = breaker.status(request.app.state.store, request.app.state.cfg.remediation.breaker)
     return {"open": st.open, "opened_at": st.opened_at.isoformat() if st.opened_at else None, "reason": st.reason,
             "reset_at": st.reset_at.isoformat() if st.reset_at else None, "reset_by": st.reset_by,
             "actions_in_window": st.actions_in_window, "failures_in_window": st.failures_in_window}
 
 
-@router.get("/remediations/windows")
+@router.get("/remediations/windows", response_model=list[WindowOut])
 def maintenance_windows(request: Request, include_ended: bool = False) -> list[dict[str, Any]]:
     """Maintenance windows open or planned (and the recurring ones open now)."""
     cfg = request.app.state.cfg
@@ -69,8 +72,9 @@ def remediation_graph(request: Request, remediation_id: int) -> Response:
     return Response(g.png, media_type="image/png")
 
 
-@router.get("/remediations/{remediation_id}")
+@router.get("/remediations/{remediation_id}", response_model=RemediationDetail)
 def show_remediation(request: Request, remediation_id: int) -> dict[str, Any]:
+    """One decision with its timeline of events."""
     with request.app.state.store.session() as s:
         r = s.get(Remediation, remediation_id)
         if r is None:

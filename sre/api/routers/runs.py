@@ -8,6 +8,7 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from sqlalchemy import select
 
 from sre.api.auth import Role, require
+from sre.api.models import RunDetail, RunOut
 from sre.store.runs import CheckRow, Run
 
 router = APIRouter(prefix="/api", tags=["runs"], dependencies=[require(Role.read)])
@@ -19,8 +20,9 @@ def run_dict(r: Run) -> dict[str, Any]:
             "finished": r.finished.isoformat() if r.finished else None, "summary": r.summary, "host": r.host}
 
 
-@router.get("/runs")
+@router.get("/runs", response_model=list[RunOut])
 def list_runs(request: Request, kind: str | None = None, limit: int = Query(50, ge=1, le=1000)) -> list[dict[str, Any]]:
+    """Job runs, newest first (optionally of one job)."""
     with request.app.state.store.session() as s:
         q = select(Run).order_by(Run.id.desc()).limit(limit)
         if kind:
@@ -28,8 +30,9 @@ def list_runs(request: Request, kind: str | None = None, limit: int = Query(50, 
         return [run_dict(r) for r in s.scalars(q)]
 
 
-@router.get("/runs/{run_id}")
+@router.get("/runs/{run_id}", response_model=RunDetail)
 def show_run(request: Request, run_id: int) -> dict[str, Any]:
+    """One run with the results it stored."""
     with request.app.state.store.session() as s:
         r = s.get(Run, run_id)
         if r is None:
