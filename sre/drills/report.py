@@ -337,8 +337,10 @@ def timeline_png(rep: dict[str, Any]) -> bytes | None:
             names.append(label)
     colors = {"ok": "#2e7d32", "failed": "#c62828", "interrupted": "#c62828", "not_undone": "#c62828"}
     alert_rows = alerting_report.track_count(rep) if alerting_report.has_marks(rep) else 0
-    ratios = [max(2, len(names)), 2] + ([max(1, alert_rows)] if alert_rows else [])
-    fig, axes = plt.subplots(len(ratios), 1, figsize=(11, 1.6 + 0.32 * (len(names) + alert_rows)), sharex=True,
+    probe_rows = len({w["node"] for w in (rep.get("split_brain") or {}).get("windows", [])})
+    ratios = [max(2, len(names)), 2 + probe_rows] + ([max(1, alert_rows)] if alert_rows else [])
+    fig, axes = plt.subplots(len(ratios), 1, figsize=(11, 1.6 + 0.32 * (len(names) + alert_rows + probe_rows)),
+                             sharex=True,
                              gridspec_kw={"height_ratios": ratios})
     ax, ax2 = axes[0], axes[1]
     for e in events:
