@@ -191,9 +191,11 @@ def closed_loop(root: Path, timing: Timing = SANDBOX, *, faults: bool = True) ->
     t0 = time.monotonic()
     stack = Stack.start()
     watch: AlertWatch | None = None
-    kube = FakeKube().start()
-    escalations = WebhookReceiver()
+    kube: FakeKube | None = None
+    escalations: WebhookReceiver | None = None
     try:
+        kube = FakeKube().start()
+        escalations = WebhookReceiver()
         assert stack.prometheus and stack.alertmanager and stack.postgres
         timings = {"stack": time.monotonic() - t0}
         messaging_cluster(kube)
@@ -220,8 +222,10 @@ def closed_loop(root: Path, timing: Timing = SANDBOX, *, faults: bool = True) ->
     finally:
         if watch is not None:
             watch.stop()
-        escalations.close()
-        kube.stop()
+        if escalations is not None:
+            escalations.close()
+        if kube is not None:
+            kube.stop()
         stack.stop()
 
 
