@@ -59,7 +59,17 @@ def command(
     from sre.cli._common import console as make_console
     from sre.config import load_config
     from sre.local.procs import free_port, port_open
-    from sre.sandbox import Stack
+
+    try:
+        from sre.sandbox import Stack
+    except ModuleNotFoundError as exc:
+        if not (exc.name or "").startswith("sre.sandbox"):
+            raise
+        from sre.errors import UsageError
+
+        # The image ships without the sandbox: the service there runs against real servers.
+        raise UsageError("sre up runs the local sandbox, which this installation does not include",
+                         hint="run it from a source checkout (make run)") from None
     from sre.sandbox.config import write_sandbox_config
     from sre.service import build_app, run_uvicorn
     from sre.telemetry import setup_logging

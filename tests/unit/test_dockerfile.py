@@ -83,3 +83,14 @@ def test_the_image_installs_from_the_lock_and_the_lock_pins_every_dependency() -
     wanted = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
     names = {re.sub(r"[-_.]+", "-", re.split(r"[\[<>=!~ ]", dep, maxsplit=1)[0].lower()) for dep in wanted}
     assert names <= pinned.keys(), f"run `make lock`: {sorted(names - pinned.keys())} missing"
+
+
+def test_the_image_leaves_the_sandbox_out_and_sre_up_says_so_without_it() -> None:
+    ignore = (ROOT / ".dockerignore").read_text().splitlines()
+    assert ignore.index("sre/sandbox/") > ignore.index("!sre/")
+    # As in the image: the package without sre/sandbox.
+    code = ("import sys; sys.modules['sre.sandbox'] = None; sys.argv = ['sre', 'up', '--port', '0']; "
+            "from sre.cli import main; main()")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False, timeout=60)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "does not include" in proc.stderr and "Traceback" not in proc.stderr
