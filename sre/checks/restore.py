@@ -29,11 +29,11 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import FrameType
 from typing import IO, TYPE_CHECKING, Any
 
 from sre.checks.pg_client import child_env, connect, pg_binary, split_dsn, with_dbname
 from sre.errors import SreError
+from sre.local import signals
 from sre.local.procs import pid_alive
 from sre.telemetry import get_logger
 
@@ -84,42 +84,25 @@ class Interrupted(KeyboardInterrupt):
 # ---------------------------------------------------------------- signals
 
 
-def _raise_interrupt(signum: int, _frame: FrameType | None) -> None:
-    raise Interrupted(f"signal {signal.Signals(signum).name}")
+def _interrupted(signum: int) -> Interrupted:
+    return Interrupted(f"signal {signal.Signals(signum).name}")
 
 
-@contextlib.contextmanager
-def interruptible() -> Iterator[None]:
+def interruptible() -> contextlib.AbstractContextManager[None]:
     """SIGTERM raises like SIGINT does, so the scratch instance's `finally` runs on either."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    old = signal.signal(signal.SIGTERM, _raise_interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, old)
+    return signals.interruptible(_interrupted)
 
 
 @contextlib.contextmanager
 def signals_held() -> Iterator[None]:
     """Teardown runs to its end: SIGINT/SIGTERM arriving meanwhile are noted and raised after."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
     got: list[int] = []
-
-    def note(signum: int, _frame: FrameType | None) -> None:
-        got.append(signum)
-
-    old = {s: signal.signal(s, note) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
-        yield
+        with signals.deferred() as got:
+            yield
     finally:
-        for s, h in old.items():
-            signal.signal(s, h)
         if got:
-            raise Interrupted(f"signal {signal.Signals(got[0]).name}")
+            raise _interrupted(got[0])
 
 
 # ---------------------------------------------------------------- scratch servers

@@ -10,15 +10,14 @@ fails does not stop the others; the outcome lists what was undone and what was n
 
 from __future__ import annotations
 
-import signal
-import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from sre.local import signals
 from sre.telemetry import get_logger, log_fields
 
 log = get_logger("sre.drills")
@@ -163,39 +162,13 @@ class Runner:
                                            else _describe(exc)})
 
 
-@contextmanager
-def deferred_signals() -> Iterator[list[int]]:
+def deferred_signals() -> AbstractContextManager[list[int]]:
     """While undoing (and writing the report), SIGINT/SIGTERM are noted, not obeyed: a second
-    Ctrl-C must not leave a half-undone drill. Only the main thread can change handlers."""
-    received: list[int] = []
-    if threading.current_thread() is not threading.main_thread():
-        yield received
-        return
-
-    def note(signum: int, frame: object) -> None:
-        received.append(signum)
-        log.warning("signal %d received while undoing: the undo steps finish first", signum)
-
-    old = {s: signal.signal(s, note) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield received
-    finally:
-        for s, h in old.items():
-            signal.signal(s, h)
+    Ctrl-C must not leave a half-undone drill."""
+    return signals.deferred(lambda signum: log.warning("signal %d received while undoing: the undo steps "
+                                                       "finish first", signum))
 
 
-@contextmanager
-def interruptible() -> Iterator[None]:
+def interruptible() -> AbstractContextManager[None]:
     """SIGTERM (a pod stopping, `kill`) interrupts a drill as Ctrl-C does, so it undoes itself."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def raise_interrupt(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt()
-
-    old = signal.signal(signal.SIGTERM, raise_interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, old)
+    return signals.interruptible()
