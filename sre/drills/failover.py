@@ -580,7 +580,7 @@ class FailoverDrill:
         title = f"rejoin {sw.old.name} as standby of {sw.new.name} (pg_rewind, new slot {sw.old.slot})"
 
         def run() -> dict[str, Any]:
-            out = sw.old.rejoin(sw.new, stop_mode="immediate" if sw.mode == "unplanned" else "fast")
+            out = self.ha.rejoin(sw.old, sw.new)
             st = self._wait_streaming(sw.new, sw.old, caught_up=True)
             return {**out, "state": st["state"], "lag_bytes": st["lag_bytes"]}
 

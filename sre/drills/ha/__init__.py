@@ -12,7 +12,8 @@ if TYPE_CHECKING:
 
 
 def backend(cfg: SreConfig, cluster: str, members: list[Member]) -> NodeControl:
-    """The backend drills.ha.backend names, for these members."""
+    """The backend drills.ha.backend names, for these members (imported here: only the one in use
+    is loaded, and the kubernetes one pulls in the Kubernetes client)."""
     name = cfg.drills.ha.backend
     if name == "patroni":
         from sre.drills.ha.patroni import PatroniControl

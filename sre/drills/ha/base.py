@@ -6,9 +6,10 @@ Patroni switches and rejoins), `kubernetes` (the primary's pod is lost through t
 the HA layer inside the cluster recovers). Every operation returns a detail dict that says what
 it did, for the drill's timeline.
 
-A backend that `orchestrates` performs a planned switch itself (`switchover`); the local backend
-does not: the drill runs its own fence, catch-up and promotion steps over SQL. A backend that
-`observes` can lose a primary and let the HA layer recover (`lose`, `leader`, `restore`).
+The patroni backend performs a planned switch itself (`switchover`); the local backend does not:
+the drill runs its own fence, catch-up and promotion steps over SQL. The patroni and kubernetes
+backends lose a primary and let the HA layer recover (`lose`, `leader`, `restore`); which drill
+each backend serves is checked before anything is contacted (`sre.drills.failover.validate`).
 """
 
 from __future__ import annotations
@@ -35,8 +36,6 @@ class HaError(UnreachableError):
 
 class NodeControl(ABC):
     name: ClassVar[str]
-    orchestrates: ClassVar[bool] = False  # performs a planned switchover itself
-    observes: ClassVar[bool] = False  # an HA layer recovers a lost primary without the drill
 
     def __init__(self, cfg: SreConfig, cluster: str, members: list[Member]) -> None:
         self.cfg = cfg

@@ -7,7 +7,9 @@ drill looked at, not one that replaced it in between; no grace period, as a lost
 none), or its StatefulSet scaled to zero and back. It then reads the pods' labels until another
 pod carries the primary's. It never switches anything itself (no orchestrated drills).
 
-RBAC in the database namespace: pods get/list/delete; statefulsets/scale get/patch.
+RBAC in the database namespace: pods get and delete; statefulsets/scale get and patch.
+The `kubernetes` client is imported inside the methods: it costs the CLI half a second at start-up,
+and only drills with this backend need it (as in sre.adapters.kubernetes).
 """
 
 from __future__ import annotations
@@ -27,7 +29,6 @@ RECREATE_TIMEOUT = 300.0
 
 class KubernetesControl(NodeControl):
     name = "kubernetes"
-    observes = True
 
     def __init__(self, cfg: SreConfig, cluster: str, members: list[Member]) -> None:
         super().__init__(cfg, cluster, members)

@@ -46,4 +46,6 @@ class LocalControl(NodeControl):
         return {"started": node.name, "writable": node.writable()}
 
     def rejoin(self, old: Member, new: Member) -> Detail:
-        return old.rejoin(new)
+        # A clean stop when it still runs (a fenced primary); a node an unplanned drill stopped is
+        # already down, and pg_rewind runs crash recovery on it first.
+        return old.rejoin(new, stop_mode="fast")

@@ -35,8 +35,6 @@ REJOIN_TIMEOUT = 120.0
 
 class PatroniControl(NodeControl):
     name = "patroni"
-    orchestrates = True
-    observes = True
 
     def __init__(self, cfg: SreConfig, cluster: str, members: list[Member]) -> None:
         super().__init__(cfg, cluster, members)
@@ -252,9 +250,6 @@ class PatroniControl(NodeControl):
             except HaError as exc:
                 last = exc
         raise HaError(f"maintenance mode not cleared: {last}")
-
-    def paused(self) -> bool:
-        return bool(self.state().get("pause"))
 
     def _wait_pause(self, value: bool, timeout: float = 30.0) -> None:
         deadline = time.monotonic() + timeout
