@@ -18,7 +18,8 @@ plural, name), and answering as the Kubernetes API documents for the calls the p
   - `application/merge-patch+json` (RFC 7386), `application/strategic-merge-patch+json`
     (maps merged, lists of named objects merged by name, other lists replaced),
     `application/json-patch+json` (RFC 6902 add/replace/remove/test).
-- subresources: `deployments/{name}/scale` (autoscaling/v1 Scale, GET/PUT/PATCH),
+- subresources: `{deployments,statefulsets,replicasets}/{name}/scale` (autoscaling/v1 Scale,
+  GET/PUT/PATCH),
   `{plural}/{name}/status` (GET/PUT/PATCH of `status`), `pods/{name}/eviction` (POST).
 - `GET /version`.
 
@@ -74,6 +75,7 @@ KINDS: dict[str, str] = {
 }
 PLURALS = {kind: plural for plural, kind in KINDS.items()}
 CLUSTER_SCOPED = frozenset({"namespaces", "nodes"})
+SCALABLE = frozenset({"deployments", "statefulsets", "replicasets"})  # the apps/v1 kinds with a scale subresource
 # The API returns the deleted object for these; a Status for the others (custom resources included).
 RETURNS_OBJECT_ON_DELETE = frozenset({"pods", "namespaces", "persistentvolumes", "persistentvolumeclaims",
                                       "serviceaccounts", "resourcequotas"})
@@ -653,7 +655,7 @@ class FakeKube(LoopbackServer):
                     return self._create(group, version, ns, plural, body, query)
                 raise ApiError(405, "MethodNotAllowed", f"{method} is not allowed on a collection")
             key: Key = (group, version, ns, plural, name)
-            if sub == "scale" and plural == "deployments":
+            if sub == "scale" and plural in SCALABLE:
                 return self._scale(key, method, ctype, body)
             if sub == "status":
                 return self._status(key, method, ctype, body)

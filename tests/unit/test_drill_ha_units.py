@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -103,3 +104,46 @@ def test_requests_a_backend_cannot_serve_are_refused_before_anything_is_contacte
     with pytest.raises(UsageError, match=refusal):
         validate(ha_config(backend), DrillRequest("us-east-1", "eu-west-1", mode=mode, kind=kind), execute=False,
                  yes=False)
+
+
+def kube_backend(kube_url: str, **conf: object) -> Any:
+    from sre.drills.ha.kubernetes import KubernetesControl
+    from sre.drills.nodes import members
+
+    cfg = ha_config("kubernetes")
+    cfg.kubernetes.host = kube_url
+    cfg.drills.ha.kubernetes = cfg.drills.ha.kubernetes.model_copy(update=conf)  # type: ignore[union-attr]
+    return KubernetesControl(cfg, "main", members(cfg, "main"))
+
+
+def test_scale_to_zero_loses_the_primary_and_restores_its_replicas() -> None:
+    from tests.fakes.kube import FakeKube
+
+    with FakeKube(namespaces={"db"}) as kube:
+        for name, role in (("main-0", "master"), ("main-1", "replica")):
+            kube.put({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": "db",
+                                                                      "labels": {"role": role}}})
+        kube.put({"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": "main-east1", "namespace": "db"},
+                  "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "main"}}}})
+        ha = kube_backend(kube.url, fault="scale_to_zero", statefulsets={"east1": "main-east1"})
+        assert ha.leader() == "east1"
+        east1 = ha.members["east1"]
+        assert ha.lose(east1)["replicas_before"] == 1
+        assert kube.get("apps", "v1", "db", "statefulsets", "main-east1")["spec"]["replicas"] == 0  # type: ignore[index]
+        assert ha.restore(east1)["replicas"] == 1
+        assert kube.get("apps", "v1", "db", "statefulsets", "main-east1")["spec"]["replicas"] == 1  # type: ignore[index]
+        assert not kube.requests_to("DELETE")
+
+
+def test_a_pod_that_is_no_longer_the_primary_is_not_deleted() -> None:
+    from sre.drills.ha.base import HaError
+    from tests.fakes.kube import FakeKube
+
+    with FakeKube(namespaces={"db"}) as kube:
+        for name, role in (("main-0", "replica"), ("main-1", "master")):
+            kube.put({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": "db",
+                                                                      "labels": {"role": role}}})
+        ha = kube_backend(kube.url)
+        with pytest.raises(HaError, match="no longer the primary"):
+            ha.lose(ha.members["east1"])
+        assert not kube.requests_to("DELETE")
