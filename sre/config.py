@@ -24,6 +24,7 @@ from pydantic import (
     SecretStr,
     TypeAdapter,
     ValidationError,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
@@ -80,8 +81,14 @@ def parse_size(value: Any) -> int:
         raise ValueError(f"expected a size such as 64MiB or 1GB, got {value!r}") from None
 
 
-Seconds = Annotated[float, BeforeValidator(parse_duration)]
-Bytes = Annotated[int, BeforeValidator(parse_size)]
+# What the JSON Schema (`sre config schema`, the chart's values.schema.json) says of each: a number
+# or the string forms the parsers take, so an editor or Helm accepts `5m` and `64MiB` as sre does.
+_DURATION_SCHEMA = {"anyOf": [{"type": "number", "minimum": 0},
+                              {"type": "string", "pattern": r"^\s*\d+(\.\d+)?\s*(ms|s|m|h|d|w)?\s*$"}]}
+_SIZE_SCHEMA = {"anyOf": [{"type": "number", "minimum": 0},
+                          {"type": "string", "pattern": r"^\s*\d*\.?\d+\s*([KkMmGgTtPpEe][Ii]?)?[Bb]?\s*$"}]}
+Seconds = Annotated[float, BeforeValidator(parse_duration), WithJsonSchema(_DURATION_SCHEMA)]
+Bytes = Annotated[int, BeforeValidator(parse_size), WithJsonSchema(_SIZE_SCHEMA)]
 
 
 class _Model(BaseModel):

@@ -24,8 +24,8 @@ plural, name), and answering as the Kubernetes API documents for the calls the p
 - `GET /version`.
 
 Every write bumps `resourceVersion` (and `generation` when `spec` changes). Deployments settle
-at once (status follows spec: replicas ready and available, observedGeneration), unless
-`settle_deployments` is off. With a token set, requests without `Authorization: Bearer
+at once (status follows spec: replicas ready and available, observedGeneration) and Jobs complete
+at once (no pods run), unless `settle_deployments` is off. With a token set, requests without `Authorization: Bearer
 <token>` get 401. Faults can be queued (`fail_next`). Every request is recorded (method, path,
 query, headers, JSON body) for tests to assert on.
 
@@ -42,8 +42,15 @@ refusals, each citing the upstream file it follows (`kubernetes/kubernetes` path
 - the scale subresource omits `spec.replicas` when it is 0 (`omitempty`);
 - RBAC (`deny`): 403 Forbidden as a `Status` naming user, verb, resource and namespace.
 
+- discovery: `GET /api`, `/apis`, `/api/v1`, `/apis/{group}/{version}` in their legacy JSON forms
+  (the aggregated v2 form is not offered, so clients fall back), listing the group versions and
+  resources of `SERVED` (custom resources only while their CRD is installed). Helm installs
+  through them (and `GET /openapi/v2`: a document without definitions, so client-side
+  validation checks nothing) and stores its release as a Secret (`sh.helm.release.v1.<name>.v<n>`, labels
+  `owner=helm,name=<name>`), which later Helm calls list by label.
+
 Not modelled: watch, admission webhooks, garbage collection and finalizers, controllers beyond
-settling Deployments, field selectors beyond dotted paths, the discovery endpoints.
+settling Deployments, field selectors beyond dotted paths, the aggregated discovery form.
 """
 
 from __future__ import annotations
@@ -71,10 +78,13 @@ KINDS: dict[str, str] = {
     "namespaces": "Namespace", "nodes": "Node", "events": "Event", "leases": "Lease", "jobs": "Job",
     "cronjobs": "CronJob", "horizontalpodautoscalers": "HorizontalPodAutoscaler",
     "poddisruptionbudgets": "PodDisruptionBudget", "prometheusrules": "PrometheusRule",
-    "servicemonitors": "ServiceMonitor", "podmonitors": "PodMonitor",
+    "servicemonitors": "ServiceMonitor", "podmonitors": "PodMonitor", "serviceaccounts": "ServiceAccount",
+    "roles": "Role", "rolebindings": "RoleBinding", "clusterroles": "ClusterRole",
+    "clusterrolebindings": "ClusterRoleBinding", "networkpolicies": "NetworkPolicy", "ingresses": "Ingress",
+    "persistentvolumeclaims": "PersistentVolumeClaim",
 }
 PLURALS = {kind: plural for plural, kind in KINDS.items()}
-CLUSTER_SCOPED = frozenset({"namespaces", "nodes"})
+CLUSTER_SCOPED = frozenset({"namespaces", "nodes", "clusterroles", "clusterrolebindings"})
 SCALABLE = frozenset({"deployments", "statefulsets", "replicasets"})  # the apps/v1 kinds with a scale subresource
 # The API returns the deleted object for these; a Status for the others (custom resources included).
 RETURNS_OBJECT_ON_DELETE = frozenset({"pods", "namespaces", "persistentvolumes", "persistentvolumeclaims",
@@ -294,8 +304,119 @@ def json_patch(doc: Any, ops: list[dict[str, Any]]) -> Any:
     return doc
 
 
+# ---------------------------------------------------------------- protobuf bodies (Secrets only)
+# client-go's typed clients send built-in kinds as protobuf (Helm's release storage does, for its
+# Secret). The envelope is "k8s\x00" + runtime.Unknown (apimachinery pkg/runtime/generated.proto:
+# typeMeta = 1, raw = 2); the Secret and ObjectMeta fields follow api/core/v1/generated.proto and
+# apimachinery pkg/apis/meta/v1/generated.proto. Answers are JSON, which clients accept.
+PROTOBUF_MAGIC = b"k8s\x00"
+
+
+def _fields(data: bytes) -> list[tuple[int, int | bytes]]:
+    """(field number, varint or length-delimited bytes) of one protobuf message."""
+    out: list[tuple[int, int | bytes]] = []
+    i = 0
+
+    def varint() -> int:
+        nonlocal i
+        shift = value = 0
+        while True:
+            byte = data[i]
+            i += 1
+            value |= (byte & 0x7F) << shift
+            shift += 7
+            if not byte & 0x80:
+                return value
+
+    while i < len(data):
+        key = varint()
+        number, wire = key >> 3, key & 7
+        if wire == 0:
+            out.append((number, varint()))
+        elif wire == 2:
+            n = varint()
+            out.append((number, data[i:i + n]))
+            i += n
+        elif wire in (1, 5):
+            i += 8 if wire == 1 else 4
+        else:
+            raise ValueError(f"protobuf wire type {wire} not supported")
+    return out
+
+
+def _map_entry(raw: bytes) -> tuple[str, bytes]:
+    entry = dict(_fields(raw))
+    key, value = entry.get(1, b""), entry.get(2, b"")
+    assert isinstance(key, bytes) and isinstance(value, bytes)
+    return key.decode(), value
+
+
+def secret_from_protobuf(body: bytes) -> dict[str, Any]:
+    """A v1 Secret sent as protobuf, as the JSON object the API would store."""
+    import base64
+
+    if not body.startswith(PROTOBUF_MAGIC):
+        raise ApiError(400, "BadRequest", "protobuf body without the k8s envelope")
+    unknown = dict(_fields(body[len(PROTOBUF_MAGIC):]))
+    type_meta = dict(_fields(unknown.get(1, b"")))  # type: ignore[arg-type]
+    if type_meta.get(2) != b"Secret":
+        raise ApiError(415, "UnsupportedMediaType", "this fake reads protobuf bodies of Secrets only")
+    meta: dict[str, Any] = {}
+    secret: dict[str, Any] = {"apiVersion": "v1", "kind": "Secret", "metadata": meta}
+    for number, value in _fields(unknown.get(2, b"")):  # type: ignore[arg-type]
+        if number == 1 and isinstance(value, bytes):
+            for m_number, m_value in _fields(value):
+                if isinstance(m_value, bytes) and m_number in (1, 2, 3, 6):
+                    meta[{1: "name", 2: "generateName", 3: "namespace", 6: "resourceVersion"}[m_number]] = \
+                        m_value.decode()
+                elif isinstance(m_value, bytes) and m_number in (11, 12):
+                    k, v = _map_entry(m_value)
+                    meta.setdefault("labels" if m_number == 11 else "annotations", {})[k] = v.decode()
+        elif number == 2 and isinstance(value, bytes):
+            k, v = _map_entry(value)
+            secret.setdefault("data", {})[k] = base64.b64encode(v).decode()
+        elif number == 3 and isinstance(value, bytes):
+            secret["type"] = value.decode()
+        elif number == 4 and isinstance(value, bytes):
+            k, v = _map_entry(value)
+            secret.setdefault("stringData", {})[k] = v.decode()
+        elif number == 5 and isinstance(value, int):
+            secret["immutable"] = bool(value)
+    return secret
+
+
+def _pb_string(number: int, value: bytes) -> bytes:
+    return bytes([number << 3 | 2, len(value)]) + value
+
+
+# GET /openapi/v2 (kube-openapi's handler; clients ask for gnostic's protobuf form): a document
+# with no definitions. Client-side validation (kubectl's and Helm's hook builder) then finds no
+# schema for any kind and checks nothing: this fake does not model the API's schemas.
+OPENAPI_V2 = _pb_string(1, b"2.0") + _pb_string(2, _pb_string(1, b"Kubernetes") + _pb_string(2, b"v1.29.0"))
+OPENAPI_V2_TYPE = "application/com.github.proto-openapi.spec.v2.v1.0+protobuf"
+
+
 OPERATOR_CRDS = frozenset({("monitoring.coreos.com", "prometheusrules"), ("monitoring.coreos.com", "servicemonitors"),
                            ("monitoring.coreos.com", "podmonitors")})
+
+# Discovery (staging/src/k8s.io/apiserver/pkg/endpoints/discovery: legacy APIVersions, APIGroupList,
+# APIResourceList): the group versions and resources of Kubernetes 1.29 this fake serves. Clients
+# (client-go, Helm) ask the aggregated v2 form first and fall back to these when the answer's
+# Content-Type is plain JSON.
+VERBS = ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"]
+SERVED: dict[tuple[str, str], list[str]] = {
+    ("", "v1"): ["pods", "services", "configmaps", "secrets", "namespaces", "nodes", "events", "serviceaccounts",
+                 "persistentvolumeclaims"],
+    ("apps", "v1"): ["deployments", "replicasets", "statefulsets", "daemonsets"],
+    ("batch", "v1"): ["jobs", "cronjobs"],
+    ("autoscaling", "v2"): ["horizontalpodautoscalers"],
+    ("autoscaling", "v1"): ["horizontalpodautoscalers"],
+    ("policy", "v1"): ["poddisruptionbudgets"],
+    ("coordination.k8s.io", "v1"): ["leases"],
+    ("networking.k8s.io", "v1"): ["networkpolicies", "ingresses"],
+    ("rbac.authorization.k8s.io", "v1"): ["roles", "rolebindings", "clusterroles", "clusterrolebindings"],
+    ("monitoring.coreos.com", "v1"): ["prometheusrules", "servicemonitors", "podmonitors"],
+}
 BUILTIN_NAMESPACES = frozenset({"default", "kube-system", "kube-public", "kube-node-lease"})
 
 # The structural schema of PrometheusRule.spec (prometheus-operator pkg/apis/monitoring/v1/
@@ -610,6 +731,13 @@ class FakeKube(LoopbackServer):
         return after
 
     def _settle(self, key: Key, obj: dict[str, Any]) -> None:
+        if key[3] == "jobs" and self.settle_deployments and not obj.get("status"):
+            # A Job's pods are not run here: it completes at once (pkg/controller/job: Complete=True).
+            now = _now()
+            obj["status"] = {"startTime": now, "completionTime": now, "succeeded": 1, "active": 0, "ready": 0,
+                             "conditions": [{"type": "Complete", "status": "True", "lastProbeTime": now,
+                                             "lastTransitionTime": now}]}
+            return
         if key[3] != "deployments" or not self.settle_deployments:
             return
         replicas = (obj.get("spec") or {}).get("replicas", 1)
@@ -634,6 +762,10 @@ class FakeKube(LoopbackServer):
                body: Any) -> tuple[int, Any]:
         if path == "/version":
             return 200, {"major": "1", "minor": "29", "gitVersion": "v1.29.0-fake", "platform": "linux/amd64"}
+        if method == "GET" and (found := self._discovery(path)) is not None:
+            return 200, found
+        if method == "GET" and path == "/openapi/v2":
+            return 200, OPENAPI_V2
         m = _CORE.match(path) or _GROUP.match(path)
         if not m:
             raise ApiError(404, "NotFound", f"the server could not find the requested resource ({path})")
@@ -677,6 +809,40 @@ class FakeKube(LoopbackServer):
             if method == "DELETE":
                 return self._delete(key, body)
         raise ApiError(405, "MethodNotAllowed", f"{method} is not allowed")
+
+    def _served(self) -> dict[tuple[str, str], list[str]]:
+        """Group versions and their resources, custom resources only with their CRD installed."""
+        out: dict[tuple[str, str], list[str]] = {}
+        for (group, version), plurals in SERVED.items():
+            kept = [p for p in plurals if group in BUILTIN_GROUPS or (group, p) in self.crds]
+            if kept:
+                out[(group, version)] = kept
+        return out
+
+    def _discovery(self, path: str) -> dict[str, Any] | None:
+        served = self._served()
+        path = path.rstrip("/") or "/"
+        if path == "/api":
+            return {"kind": "APIVersions", "versions": ["v1"],
+                    "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": "127.0.0.1"}]}
+        if path == "/apis":
+            groups: dict[str, list[str]] = {}
+            for group, version in served:
+                if group:
+                    groups.setdefault(group, []).append(version)
+            return {"kind": "APIGroupList", "apiVersion": "v1", "groups": [
+                {"name": g, "versions": [{"groupVersion": f"{g}/{v}", "version": v} for v in vs],
+                 "preferredVersion": {"groupVersion": f"{g}/{vs[0]}", "version": vs[0]}}
+                for g, vs in sorted(groups.items())]}
+        m = re.match(r"^/api/(v1)$|^/apis/([^/]+)/([^/]+)$", path)
+        if not m:
+            return None
+        group, version = ("", "v1") if m.group(1) else (m.group(2), m.group(3))
+        if (group, version) not in served:
+            return None
+        return {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": api_version(group, version),
+                "resources": [{"name": p, "singularName": kind_of(p).lower(), "namespaced": p not in CLUSTER_SCOPED,
+                               "kind": kind_of(p), "verbs": VERBS} for p in served[(group, version)]]}
 
     def _authorize(self, method: str, group: str, ns: str, plural: str, name: str | None, sub: str | None,
                    query: dict[str, list[str]]) -> None:
@@ -938,7 +1104,12 @@ class _Handler(BaseHTTPRequestHandler):
         raw = self.rfile.read(length) if length else b""
         text = raw.decode("utf-8", errors="replace")
         body: Any = None
-        if text:
+        if raw and "protobuf" in headers.get("content-type", ""):
+            try:
+                body = secret_from_protobuf(raw)
+            except ApiError as exc:
+                body = exc
+        elif text:
             try:
                 body = json.loads(text)
             except ValueError:
@@ -950,6 +1121,8 @@ class _Handler(BaseHTTPRequestHandler):
         payload: Any
         if fake.token is not None and headers.get("authorization") != f"Bearer {fake.token}":
             status, payload = 401, ApiError(401, "Unauthorized", "Unauthorized").body()
+        elif isinstance(body, ApiError):
+            status, payload = body.status, body.body()
         elif (fault := fake._fault_for(method, path)) is not None:
             status, payload = fault.status, ApiError(fault.status, fault.reason, fault.message).body()
         else:
@@ -961,9 +1134,9 @@ class _Handler(BaseHTTPRequestHandler):
             except Exception as exc:  # a bug in the fake must show as a 500, not a hung client
                 status, payload = 500, ApiError(500, "InternalError", f"fake: {exc!r}").body()
         rec.status = status
-        data = json.dumps(payload).encode()
+        data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
         self.send_response(status)
-        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Type", OPENAPI_V2_TYPE if isinstance(payload, bytes) else "application/json")
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)

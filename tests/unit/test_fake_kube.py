@@ -248,3 +248,62 @@ def test_rbac_refusals_are_403_status_objects(kube: FakeKube, api: Any) -> None:
                                  'resource "pods" in API group "" in the namespace "messaging"')
     assert status["details"] == {"name": "gw-1", "group": "", "kind": "pods"}
     assert core.read_namespaced_pod("gw-1", "messaging").metadata.name == "gw-1", "other verbs are allowed"
+
+
+def test_discovery_lists_group_versions_and_resources_crds_only_when_installed(api: Any) -> None:
+    from kubernetes import client
+
+    groups = {g.name: [v.version for v in g.versions] for g in client.ApisApi(api).get_api_versions().groups}
+    assert groups["apps"] == ["v1"] and groups["monitoring.coreos.com"] == ["v1"] and "" not in groups
+    resources = {r.name: (r.kind, r.namespaced) for r in
+                 client.RbacAuthorizationV1Api(api).get_api_resources().resources}
+    assert resources["clusterroles"] == ("ClusterRole", False) and resources["roles"] == ("Role", True)
+    core = {r.name for r in client.CoreV1Api(api).get_api_resources().resources}
+    assert {"secrets", "configmaps", "serviceaccounts"} <= core
+    with FakeKube(crds=set()) as bare:
+        conf = client.Configuration()
+        conf.host = bare.url
+        names = {g.name for g in client.ApisApi(client.ApiClient(conf)).get_api_versions().groups}
+        assert "monitoring.coreos.com" not in names and "apps" in names
+
+
+def test_a_secret_sent_as_protobuf_is_stored_and_other_protobuf_kinds_are_415(kube: FakeKube) -> None:
+    import urllib.error
+    import urllib.request
+
+    from tests.fakes.kube import PROTOBUF_MAGIC, _pb_string
+
+    def entry(key: bytes, value: bytes) -> bytes:
+        return _pb_string(1, key) + _pb_string(2, value)
+
+    meta = _pb_string(1, b"release") + _pb_string(11, entry(b"owner", b"helm"))
+    secret = _pb_string(1, meta) + _pb_string(2, entry(b"release", b"\x00\x01")) + _pb_string(3, b"helm.sh/release.v1")
+    body = PROTOBUF_MAGIC + _pb_string(1, _pb_string(1, b"v1") + _pb_string(2, b"Secret")) + _pb_string(2, secret)
+
+    def post(data: bytes) -> int:
+        req = urllib.request.Request(f"{kube.url}/api/v1/namespaces/messaging/secrets", data=data, method="POST",
+                                     headers={"Content-Type": "application/vnd.kubernetes.protobuf",
+                                              "Authorization": "Bearer t0ken"})
+        try:
+            with urllib.request.urlopen(req, timeout=5) as resp:
+                return int(resp.status)
+        except urllib.error.HTTPError as exc:
+            return exc.code
+
+    assert post(body) == 201
+    stored = kube.get("", "v1", "messaging", "secrets", "release")
+    assert stored is not None and stored["type"] == "helm.sh/release.v1"
+    assert stored["metadata"]["labels"] == {"owner": "helm"} and stored["data"] == {"release": "AAE="}
+    config_map = PROTOBUF_MAGIC + _pb_string(1, _pb_string(1, b"v1") + _pb_string(2, b"ConfigMap"))
+    assert post(config_map) == 415
+
+
+def test_a_job_completes_at_once(kube: FakeKube, api: Any) -> None:
+    from kubernetes import client
+
+    job = {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "once", "namespace": "messaging"},
+           "spec": {"template": {"spec": {"restartPolicy": "Never", "containers": [{"name": "c", "image": "i"}]}}}}
+    client.BatchV1Api(api).create_namespaced_job("messaging", job)
+    stored = kube.get("batch", "v1", "messaging", "jobs", "once")
+    assert stored is not None and stored["status"]["succeeded"] == 1
+    assert stored["status"]["conditions"][0]["type"] == "Complete"
