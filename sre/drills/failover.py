@@ -18,10 +18,10 @@ import re
 import socket
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from sre.drills import alerting, ha_switch, measure
+from sre.drills.context import DrillContext, DrillRecord, DrillRequest, Switch
 from sre.drills.ha import backend as ha_backend
 from sre.drills.nodes import Member, in_region, members, pick_cluster
 from sre.drills.steps import Event, Interrupted, NotUndone, Outcome, Runner, Step, deferred_signals, interruptible
@@ -29,7 +29,7 @@ from sre.errors import CheckFailed, UsageError
 from sre.telemetry import get_logger, log_fields
 
 if TYPE_CHECKING:
-    from sre.adapters.dns import DnsProvider, DnsRecord
+    from sre.adapters.dns import DnsProvider
     from sre.config import SreConfig
     from sre.drills.canary import Canary
     from sre.drills.splitbrain import SplitBrainProbe
@@ -46,28 +46,8 @@ VERIFY_TIMEOUT = 30.0
 STREAM_TIMEOUT = 60.0
 _IDENT = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
-Hook = Callable[["FailoverDrill"], None]
-
-
 class PreflightRefused(CheckFailed):
     """A preflight check refused the drill; nothing was changed."""
-
-
-@dataclass
-class DrillRequest:
-    from_region: str
-    to_region: str
-    cluster: str | None = None
-    mode: str = "planned"
-    failback: bool = False
-    reason: str | None = None
-    trigger: str = "manual"  # manual | schedule | api
-    actor: str | None = None
-    # Called before/after a step by name ("before:dns", "after:failback.promote"): chaos and tests
-    # inject faults here, through the same undo path a real failure takes.
-    hooks: dict[str, Hook] = field(default_factory=dict)
-    stop_on: list[str] = field(default_factory=list)  # alerts that abort the drill (with drills.alerts.stop_on)
-    kind: str = "orchestrated"  # orchestrated | observed (only the fault is injected)
 
 
 def validate(cfg: SreConfig, req: DrillRequest, *, execute: bool, yes: bool) -> None:
@@ -137,6 +117,19 @@ def _switch_plan(old: Member, new: Member, mode: str, record: str, deployments: 
     ]
 
 
+def _opening_steps(cfg: SreConfig, src: Member, dst: Member, record: str) -> dict[str, dict[str, str]]:
+    """The preflight and canary steps, as a drill runs them and the dry run prints them."""
+    return {
+        "preflight": {"phase": "failover", "step": "preflight", "undo": "",
+                      "title": f"preflight checks (read-only): {src.name} is primary; {dst.name} streams from it "
+                               f"within the lag budget, replay not paused; backups fresh; {dst.region} deployments "
+                               f"exist; {record} leads to {src.name}"},
+        "canary": {"phase": "failover", "step": "canary", "undo": "wait until canary writes resume, then stop it",
+                   "title": f"start the canary writer: a row every {cfg.drills.canary_interval * 1000:.0f} ms into "
+                            f"{cfg.drills.canary_table} through {record}"},
+    }
+
+
 def plan(cfg: SreConfig, req: DrillRequest) -> dict[str, Any]:
     """What --execute would do, from the configuration alone (nothing is contacted)."""
     validate(cfg, req, execute=False, yes=False)
@@ -148,13 +141,8 @@ def plan(cfg: SreConfig, req: DrillRequest) -> dict[str, Any]:
     kube = cfg.kubernetes.regions
     exp = alerting.expectations(cfg, cluster, req.mode, req.stop_on)
     silence, hold = alerting.plan_steps(cfg, exp)
-    steps = [{"phase": "failover", "step": "preflight", "undo": "",
-              "title": f"{src.name} is primary; {dst.name} streams from it within the lag budget, replay not paused; "
-                       f"backups fresh; {dst.region} deployments exist; {record} leads to {src.name}"},
-             *silence,
-             {"phase": "failover", "step": "canary", "undo": "wait for canary writes to resume, then stop it",
-              "title": f"canary row every {cfg.drills.canary_interval * 1000:.0f} ms into "
-                       f"{cfg.drills.canary_table} through {record}"}]
+    opening = _opening_steps(cfg, src, dst, record)
+    steps = [opening["preflight"], *silence, opening["canary"]]
     backend = cfg.drills.ha.backend
 
     def switch_plan(old: Member, new: Member, mode: str, kind: str, prefix: str) -> list[dict[str, str]]:
@@ -187,35 +175,6 @@ def plan(cfg: SreConfig, req: DrillRequest) -> dict[str, Any]:
 # --------------------------------------------------------------------------- the drill
 
 
-@dataclass
-class Switch:
-    """One switch of the primary (the failover, or the failback): its markers and measurements."""
-
-    name: str  # failover | failback
-    old: Member
-    new: Member
-    mode: str
-    fenced_at: float | None = None
-    old_lsn: str | None = None  # old primary's last known LSN
-    replayed_lsn: str | None = None  # new primary's replay LSN when promoted
-    lsn_gap_bytes: int | None = None
-    promote_seconds: float | None = None
-    dns_before: DnsRecord | None = None
-    dns_changed: bool = False
-    dns_insync_seconds: float | None = None
-    scaled: dict[str, int] = field(default_factory=dict)  # namespace/name -> replicas before
-    promoted: bool = False
-    measured: dict[str, Any] = field(default_factory=dict)
-    ha: dict[str, Any] = field(default_factory=dict)  # what an observed switch saw of the HA layer
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "from": self.old.name, "to": self.new.name, "mode": self.mode,
-                "old_primary_lsn": self.old_lsn, "new_primary_replayed_lsn": self.replayed_lsn,
-                "lsn_gap_bytes": self.lsn_gap_bytes, "promote_seconds": self.promote_seconds,
-                "dns_insync_seconds": self.dns_insync_seconds, **self.measured,
-                **({"ha": self.ha} if self.ha else {})}
-
-
 class FailoverDrill:
     def __init__(self, cfg: SreConfig, store: Store, req: DrillRequest, *,
                  on_event: Callable[[Event], None] | None = None, cancelled: Callable[[], bool] | None = None) -> None:
@@ -234,6 +193,9 @@ class FailoverDrill:
         self.record = cfg.dns.records[cfg.drills.record]
         self.dns: DnsProvider = dns_provider(cfg)
         self.ha = ha_backend(cfg, self.cluster, ms)
+        # What preflight reads, and the report with what happened (sre.drills.context).
+        self.context = DrillContext(cfg=cfg, store=store, req=req, cluster=self.cluster, src=self.src, dst=self.dst,
+                                    record=self.record, dns=self.dns, ha=self.ha)
         self.probe: SplitBrainProbe | None = None
         self.on_event = on_event
         self._external_cancel = cancelled or (lambda: False)
@@ -300,7 +262,9 @@ class FailoverDrill:
     def preflight(self) -> dict[str, Any]:
         from sre.drills.preflight import run_preflight
 
-        self.preflight_results = run_preflight(self)
+        self.preflight_results = run_preflight(self.context)
+        self.estimate = next((r.observed for r in self.preflight_results if r.check == "drill.preflight.readiness"),
+                             None)
         if self.alerting is not None:
             self.preflight_results += self.alerting.preflight()
         failed = [r for r in self.preflight_results if r.status == "fail"]
@@ -382,7 +346,7 @@ class FailoverDrill:
             return ha_switch.steps(self, sw, phase, self.req.kind if phase == "failover" else "orchestrated")
         p = "" if phase == "failover" else "failback."
         plan = {s["step"]: s for s in _switch_plan(sw.old, sw.new, sw.mode, self.record,
-                                                   self._deployments(sw.new.region), p)}
+                                                   self.context.deployments(sw.new.region), p)}
 
         def st(name: str, run: Callable[[], dict[str, Any] | None],
                undo: Callable[[], dict[str, Any] | None] | None = None) -> Step:
@@ -492,14 +456,10 @@ class FailoverDrill:
 
     # ------------------------------------------------------------------ Kubernetes
 
-    def _deployments(self, region: str) -> dict[str, int]:
-        kr = self.cfg.kubernetes.regions.get(region)
-        return dict(kr.deployments) if kr else {}
-
     def scale(self, sw: Switch) -> dict[str, Any]:
         from sre.adapters.kube_scale import get_replicas, set_replicas
 
-        wanted = self._deployments(sw.new.region)
+        wanted = self.context.deployments(sw.new.region)
         done = {}
         for ref, size in wanted.items():
             before = get_replicas(self.cfg, sw.new.region, ref)
@@ -543,24 +503,12 @@ class FailoverDrill:
         if missing_after:
             raise RuntimeError(f"canary rows {missing_after} acknowledged after the switch are not on {sw.new.name}")
         sw.measured.update(measure.rpo(before, present))
-        health = self.check_health()
+        health = self.context.check_health()
         bad = {u: r for u, r in health.items() if not r.startswith("2")}
         if bad:
             raise RuntimeError("health endpoints failed: " + ", ".join(f"{u} -> {r}" for u, r in bad.items()))
         return {"writes_on": sw.new.name, "rto_seconds": sw.measured["rto_seconds"],
                 "rpo_rows": sw.measured["rpo_rows"], "health": health}
-
-    def check_health(self) -> dict[str, str]:
-        import httpx
-
-        out: dict[str, str] = {}
-        for url in self.cfg.drills.health_urls:
-            try:
-                r = httpx.get(url, timeout=self.cfg.drills.http_timeout)
-                out[url] = f"{r.status_code}"
-            except httpx.HTTPError as exc:
-                out[url] = f"error: {exc.__class__.__name__}"
-        return out
 
     def _wait_streaming(self, primary: Member, standby: Member, caught_up: bool = False) -> dict[str, Any]:
         deadline = time.monotonic() + STREAM_TIMEOUT
@@ -576,8 +524,10 @@ class FailoverDrill:
     def rejoin_step(self, sw: Switch, phase: str) -> Step:
         if self.ha.name != "local":
             return ha_switch.rejoin_step(self, sw, phase)
-        name = "rejoin" if phase == "failover" else "failback.rejoin"
-        title = f"rejoin {sw.old.name} as standby of {sw.new.name} (pg_rewind, new slot {sw.old.slot})"
+        prefix = "" if phase == "failover" else "failback."
+        name = prefix + "rejoin"
+        title = next(s["title"] for s in _switch_plan(sw.old, sw.new, sw.mode, self.record, {}, prefix)
+                     if s["step"] == name)
 
         def run() -> dict[str, Any]:
             out = self.ha.rejoin(sw.old, sw.new)
@@ -592,13 +542,13 @@ class FailoverDrill:
         """Run the drill; returns the report (also stored, written to files and exported as metrics)."""
         from sre.drills import lock, report
 
-        self.drill_id = report.create_row(self.store, self)
+        self.drill_id = report.create_row(self.store, self.context)
         if self.alerting is not None:
             self.alerting.drill_id = self.drill_id
         try:
             self._lease = lock.acquire(self.store, self.drill_id)
         except lock.DrillBusy as exc:
-            report.finish(self, status="refused", message=str(exc))
+            report.finish(self.to_record(), status="refused", message=str(exc))
             raise
         log.info("drill %d: %s -> %s (%s) started", self.drill_id, self.src.name, self.dst.name, self.req.mode,
                  extra=log_fields(drill_id=self.drill_id, cluster=self.cluster))
@@ -622,10 +572,16 @@ class FailoverDrill:
                     fault = self.switches[0].fenced_at if self.switches else None
                     self.alerting.finish(fault, interrupted=signalled or self.interrupted_by_signal())
                 try:
-                    result = report.finish(self, status=status, message=message)
+                    result = report.finish(self.to_record(), status=status, message=message)
                 finally:
                     self._lease.release()
         return result
+
+    def to_record(self) -> DrillRecord:
+        """The drill as its report sees it, now."""
+        return DrillRecord(self.context, self.drill_id, self.started, self.preflight_results, self.estimate,
+                           self.switches, self.outcomes, self.notes, self.runner.timeline, self.canary, self.alerting,
+                           self.probe)
 
     def _clear_hold(self) -> None:
         """Maintenance mode never outlives a drill: the undo clears it; this is the net under the undo."""
@@ -637,7 +593,8 @@ class FailoverDrill:
             self.notes.append(f"could not check or clear the HA layer's maintenance mode: {exc}")
 
     def _phases(self) -> tuple[str, str]:
-        pre = self.runner.run([self.step("preflight", "preflight checks (read-only)", self.preflight)])
+        opening = _opening_steps(self.cfg, self.src, self.dst, self.record)
+        pre = self.runner.run([self.step("preflight", opening["preflight"]["title"], self.preflight)])
         self.outcomes["preflight"] = pre
         if not pre.completed:
             if pre.interrupted:
@@ -646,8 +603,8 @@ class FailoverDrill:
         fo = Switch("failover", self.src, self.dst, self.req.mode)
         self.switches.append(fo)
         steps = self.alerting_steps(fo)[:1]
-        steps += [self.step("canary", "start the canary writer", self.start_canary, self.undo_canary,
-                            "wait until canary writes resume, then stop it")]
+        steps += [self.step("canary", opening["canary"]["title"], self.start_canary, self.undo_canary,
+                            opening["canary"]["undo"])]
         steps += self.switch_steps(fo, "failover") + self.alerting_steps(fo)[1:]
         out = self.runner.run(steps)
         self.outcomes["failover"] = out

@@ -23,7 +23,8 @@ from sre.drills.ha.base import writable_now
 from sre.drills.steps import NotUndone, Step
 
 if TYPE_CHECKING:
-    from sre.drills.failover import FailoverDrill, Switch
+    from sre.drills.context import Switch
+    from sre.drills.failover import FailoverDrill
     from sre.drills.nodes import Member
 
 Detail = dict[str, Any]
@@ -63,7 +64,7 @@ def plan(backend: str, kind: str, mode: str, old: Member, new: Member, record: s
 
 def steps(d: FailoverDrill, sw: Switch, phase: str, kind: str) -> list[Step]:
     p = "" if phase == "failover" else "failback."
-    scale = ", ".join(f"{k}={v}" for k, v in d._deployments(sw.new.region).items()) or "nothing configured"
+    scale = ", ".join(f"{k}={v}" for k, v in d.context.deployments(sw.new.region).items()) or "nothing configured"
     info = {s["step"]: s for s in plan(d.ha.name, kind, sw.mode, sw.old, sw.new, d.record, scale, p)}
 
     def st(name: str, run: Callable[[], Detail | None], undo: Callable[[], Detail | None] | None = None) -> Step:

@@ -14,7 +14,7 @@ from sre.dr import drill_estimate
 from sre.results import CheckResult, guarded
 
 if TYPE_CHECKING:
-    from sre.drills.failover import FailoverDrill
+    from sre.drills.context import DrillContext
 
 
 def _result(what: str, target: str, problems: list[str], ok: str, observed: Mapping[str, Any] | None = None,
@@ -24,7 +24,7 @@ def _result(what: str, target: str, problems: list[str], ok: str, observed: Mapp
     return CheckResult(f"drill.preflight.{what}", target, status, dict(observed or {}), msg)  # type: ignore[arg-type]
 
 
-def roles(d: FailoverDrill) -> list[CheckResult]:
+def roles(d: DrillContext) -> list[CheckResult]:
     out = []
     for m, want_primary in ((d.src, True), (d.dst, False)):
         problems = []
@@ -38,7 +38,7 @@ def roles(d: FailoverDrill) -> list[CheckResult]:
     return out
 
 
-def replication(d: FailoverDrill) -> list[CheckResult]:
+def replication(d: DrillContext) -> list[CheckResult]:
     """The target streams from the source within the lag budget, and its replay is not paused."""
     from sre.checks.replication import check_postgres
 
@@ -65,7 +65,7 @@ def replication(d: FailoverDrill) -> list[CheckResult]:
                     [r.message] if r.status == "warn" else None)]
 
 
-def backups(d: FailoverDrill) -> list[CheckResult]:
+def backups(d: DrillContext) -> list[CheckResult]:
     from sre.checks.backups import set_freshness
 
     names = [n for n, b in d.cfg.backups.items() if b.cluster == d.cluster]
@@ -79,10 +79,10 @@ def backups(d: FailoverDrill) -> list[CheckResult]:
     return out
 
 
-def kubernetes(d: FailoverDrill) -> list[CheckResult]:
+def kubernetes(d: DrillContext) -> list[CheckResult]:
     from sre.adapters.kube_scale import get_replicas
 
-    wanted = d._deployments(d.dst.region)
+    wanted = d.deployments(d.dst.region)
     if not wanted:
         return [_result("kubernetes", d.dst.region, [], f"no deployments to scale in {d.dst.region}")]
     problems, seen = [], {}
@@ -95,7 +95,7 @@ def kubernetes(d: FailoverDrill) -> list[CheckResult]:
                     {"replicas": seen})]
 
 
-def dns(d: FailoverDrill) -> list[CheckResult]:
+def dns(d: DrillContext) -> list[CheckResult]:
     from sre.adapters.dns import target_of
 
     rec = d.dns.get_record(d.record)
@@ -108,7 +108,7 @@ def dns(d: FailoverDrill) -> list[CheckResult]:
                     rec.to_dict())]
 
 
-def control(d: FailoverDrill) -> list[CheckResult]:
+def control(d: DrillContext) -> list[CheckResult]:
     """What the node-control backend needs for this request (drills.ha.backend)."""
     problems, warnings = d.ha.problems(mode=d.req.mode, kind=d.req.kind, failback=d.req.failback, src=d.src,
                                        dst=d.dst)
@@ -117,7 +117,7 @@ def control(d: FailoverDrill) -> list[CheckResult]:
     return [_result("control", d.cluster, problems, ok, {"backend": d.ha.name}, warnings)]
 
 
-def health(d: FailoverDrill) -> list[CheckResult]:
+def health(d: DrillContext) -> list[CheckResult]:
     if not d.cfg.drills.health_urls:
         return []
     answers = d.check_health()
@@ -125,21 +125,21 @@ def health(d: FailoverDrill) -> list[CheckResult]:
     return [_result("health", "endpoints", problems, f"{len(answers)} health endpoint(s) answer", answers)]
 
 
-def readiness(d: FailoverDrill) -> list[CheckResult]:
+def readiness(d: DrillContext) -> list[CheckResult]:
     """Record the readiness estimate of the drill's pair (sre.dr). Never refuses: the first drill
     of a pair has none."""
-    d.estimate = drill_estimate.take(d.cfg, d.store, d.src.region, d.dst.region, d.cluster)
-    return [CheckResult("drill.preflight.readiness", f"{d.src.region}->{d.dst.region}", "ok", d.estimate,
-                        drill_estimate.summary(d.estimate))]
+    estimate = drill_estimate.take(d.cfg, d.store, d.src.region, d.dst.region, d.cluster)
+    return [CheckResult("drill.preflight.readiness", f"{d.src.region}->{d.dst.region}", "ok", estimate,
+                        drill_estimate.summary(estimate))]
 
 
-CHECKS: list[tuple[str, Callable[[FailoverDrill], list[CheckResult]]]] = [
+CHECKS: list[tuple[str, Callable[[DrillContext], list[CheckResult]]]] = [
     ("roles", roles), ("replication", replication), ("backups", backups), ("kubernetes", kubernetes),
     ("dns", dns), ("control", control), ("health", health), ("readiness", readiness),
 ]
 
 
-def run_preflight(d: FailoverDrill) -> list[CheckResult]:
+def run_preflight(d: DrillContext) -> list[CheckResult]:
     out: list[CheckResult] = []
     for what, fn in CHECKS:
         # Any error of a check refuses the drill with its reason; the other checks still run.

@@ -24,7 +24,7 @@ from sre.drills.steps import Event, iso
 from sre.telemetry import get_logger
 
 if TYPE_CHECKING:
-    from sre.drills.failover import FailoverDrill
+    from sre.drills.context import DrillContext, DrillRecord
     from sre.store import Store
 
 log = get_logger("sre.drills.report")
@@ -44,7 +44,7 @@ MAX_ACKS_IN_REPORT = 20000
 # --------------------------------------------------------------------------- the row
 
 
-def create_row(store: Store, d: FailoverDrill) -> int:
+def create_row(store: Store, d: DrillContext) -> int:
     from sre.store.drills import DrillReport
 
     with store.session() as s:
@@ -69,7 +69,7 @@ def persist_progress(store: Store, drill_id: int, timeline: list[Event]) -> None
 # --------------------------------------------------------------------------- verdicts
 
 
-def verdicts(d: FailoverDrill) -> list[dict[str, Any]]:
+def verdicts(d: DrillRecord) -> list[dict[str, Any]]:
     obj = d.objectives
     out: list[dict[str, Any]] = []
     for sw in d.switches:
@@ -93,7 +93,7 @@ def verdicts(d: FailoverDrill) -> list[dict[str, Any]]:
     return out
 
 
-def split_brain_verdict(d: FailoverDrill) -> list[dict[str, Any]]:
+def split_brain_verdict(d: DrillRecord) -> list[dict[str, Any]]:
     if d.probe is None:
         return []
     found = d.probe.split_brain()
@@ -101,7 +101,7 @@ def split_brain_verdict(d: FailoverDrill) -> list[dict[str, Any]]:
              "pass": not found, "basis": "acceptance windows of direct writes to each node never overlap"}]
 
 
-def recommendations(d: FailoverDrill) -> list[dict[str, Any]]:
+def recommendations(d: DrillRecord) -> list[dict[str, Any]]:
     """For an observed switch that missed the RTO: the HA setting that dominates and values that meet it."""
     from sre.drills.recommend import patroni
 
@@ -116,7 +116,7 @@ def recommendations(d: FailoverDrill) -> list[dict[str, Any]]:
     return out
 
 
-def _undo_summary(d: FailoverDrill) -> dict[str, Any]:
+def _undo_summary(d: DrillRecord) -> dict[str, Any]:
     undone: list[str] = []
     not_undone: list[dict[str, str]] = []
     ran = False
@@ -128,7 +128,7 @@ def _undo_summary(d: FailoverDrill) -> dict[str, Any]:
     return {"ran": ran, "undone": undone, "not_undone": not_undone}
 
 
-def _topology(d: FailoverDrill) -> dict[str, Any]:
+def _topology(d: DrillRecord) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for m in (d.src, d.dst):
         try:
@@ -154,7 +154,7 @@ def _topology(d: FailoverDrill) -> dict[str, Any]:
     return out
 
 
-def build(d: FailoverDrill, status: str, message: str) -> dict[str, Any]:
+def build(d: DrillRecord, status: str, message: str) -> dict[str, Any]:
     vs = verdicts(d) + split_brain_verdict(d)
     probe = d.probe.section() if d.probe is not None else None
     if probe is not None and probe["verdict"] == "fail" and status in ("completed", "aborted"):
@@ -203,7 +203,7 @@ def build(d: FailoverDrill, status: str, message: str) -> dict[str, Any]:
         "stopped_by": al.get("stopped_by"),
         "switches": [sw.to_dict() for sw in d.switches],
         "preflight": [r.to_dict() for r in d.preflight_results],
-        "timeline": [e.to_dict() for e in d.runner.timeline],
+        "timeline": [e.to_dict() for e in d.timeline],
         "interrupted": any(o.interrupted for o in d.outcomes.values()) and not al.get("stopped_by"),
         "undo": _undo_summary(d),
         "topology_after": _topology(d) if changed else {},
@@ -393,11 +393,11 @@ def timeline_png(rep: dict[str, Any]) -> bytes | None:
 # --------------------------------------------------------------------------- finishing
 
 
-def reports_dir(d: FailoverDrill) -> Path:
+def reports_dir(d: DrillRecord) -> Path:
     return d.cfg.drills.reports_dir or d.cfg.state.dir / "reports"
 
 
-def finish(d: FailoverDrill, status: str, message: str) -> dict[str, Any]:
+def finish(d: DrillRecord, status: str, message: str) -> dict[str, Any]:
     """Build, write, store and export the report; returns it (with `files`)."""
     from sre.store.drills import DrillReport
 
