@@ -1,4 +1,4 @@
-"""Dashboards to Grafana: plan and apply, the reconcile job, and the `sre up` step.
+"""Dashboards to Grafana: plan and apply behind the provisioning `Target` interface.
 
 The plan costs one paged `GET /api/search` (every folder and dashboard, 5,000 a page) when
 nothing changed: each managed dashboard carries `managed-by:sre` and `sre-hash:<12 hex>`

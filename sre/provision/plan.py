@@ -17,7 +17,10 @@ import json
 from collections.abc import Collection
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from sre.results import CheckResult
 
 # Re-exported: the provisioning targets hash through here.
 from sre.hashing import HASH_LEN as HASH_LEN
@@ -157,7 +160,7 @@ class ApplyResult:
     changes: list[ChangeResult] = field(default_factory=list)
     requests: int = 0
     seconds: float = 0.0
-    verified: list[Any] = field(default_factory=list)  # CheckResults of a check after the apply (elk)
+    verified: list[CheckResult] = field(default_factory=list)  # a check after the apply (elk's simulate index)
     notes: dict[str, Any] = field(default_factory=dict)  # target-specific figures (groups confirmed loaded)
 
     def add(self, change: Change, outcome: Outcome, message: str = "") -> None:
@@ -181,7 +184,7 @@ class ApplyResult:
     @property
     def status(self) -> str:
         """fail: a change failed or a check after the apply failed; warn: a change was refused; else ok."""
-        statuses = [str(getattr(r, "status", "ok")) for r in self.verified]
+        statuses = [r.status for r in self.verified]
         if self.failed or "fail" in statuses:
             return "fail"
         return "warn" if self.refused or "warn" in statuses else "ok"
