@@ -51,12 +51,17 @@ class HaEnv:
     def reinitialize(self, name: str) -> None:
         """Patroni rebuilds `name` from the leader (`POST /reinitialize`), once it is no longer leading."""
         url = f"{self.pair.node(name).url}/reinitialize"
+        answers: list[str] = []
 
         def accepted() -> bool:
             r = httpx.post(url, json={"force": True}, auth=self.pair.auth, timeout=10)
+            answers.append(f"{r.status_code} {r.text.strip()}")
             return r.status_code == 200
 
-        wait_until(accepted, timeout=60, interval=1.0, what=f"Patroni to accept reinitializing {name}")
+        try:
+            wait_until(accepted, timeout=60, interval=1.0, what=f"Patroni to accept reinitializing {name}")
+        except TimeoutError as exc:
+            raise AssertionError(f"{exc}; Patroni answered {answers[-3:]}; cluster {self.cluster()}") from None
 
     def settle(self, leader: str = "east1") -> None:
         """`leader` leads, the other node is its running replica and streams from it."""
