@@ -15,7 +15,8 @@ from sre.adapters.kube_scale import get_replicas
 from sre.adapters.kubernetes import api_client
 from sre.config import SreConfig, load_config
 from sre.errors import UsageError
-from sre.provision.prometheus import apply_kubernetes, plan_kubernetes
+from sre.provision.prometheus import PrometheusRuleTarget
+from sre.provision.target import apply, plan
 from sre.remediation.actions import ActionContext, ActionError, ActionRefused
 from sre.remediation.actions.kubernetes import DeletePod, PodParams, Scale, ScaleParams
 from tests.cli import sre
@@ -108,7 +109,7 @@ def test_a_deployment_at_zero_replicas_scales_from_zero(kube: FakeKube, cfg: Sre
 def test_a_cluster_without_the_operator_crds_is_a_clear_error(tmp_path: Path) -> None:
     with FakeKube(token=TOKEN, namespaces={MON}, crds=set()) as bare:
         with pytest.raises(UsageError, match="Prometheus Operator's CRDs are not installed"):
-            plan_kubernetes([], api_client(load_config(write_config(tmp_path, bare))), MON)
+            plan(PrometheusRuleTarget([], api_client(load_config(write_config(tmp_path, bare))), MON))
         out = sre("alerts", "plan", "--target", "kubernetes", "--config", str(write_config(tmp_path, bare)))
         assert out.returncode == 2 and "CRDs are not installed" in out.stderr and "--target rules-dir" in out.stderr
         assert "Traceback" not in out.stderr
@@ -119,9 +120,10 @@ def test_each_refused_or_pruned_prometheusrule_fails_alone(kube: FakeKube, cfg: 
     good = rule("sre-good", [{"name": "good", "rules": [{"record": "x:y", "expr": "vector(1)"}]}])
     invalid = rule("sre-invalid", [{"name": "bad", "rules": [{"alert": "A", "expr": "up == 0", "for": "5 minutes"}]}])
     pruned = rule("sre-pruned", [{"name": "p", "owner": "team-a", "rules": [{"record": "a:b", "expr": "up"}]}])
-    result = apply_kubernetes(plan_kubernetes([good, invalid, pruned], api, MON), api, MON)
-    assert result.written == ["sre-good"], result.failed
-    failed = dict(result.failed)
+    target = PrometheusRuleTarget([good, invalid, pruned], api, MON)
+    result = apply(target, plan(target))
+    assert [r.change.name for r in result.applied] == ["sre-good"], result.failed
+    failed = {r.change.name: r.message for r in result.failed}
     assert sorted(failed) == ["sre-invalid", "sre-pruned"]
     assert "422" in failed["sre-invalid"] and "spec.groups[0].rules[0].for" in failed["sre-invalid"]
     assert "dropped field(s)" in failed["sre-pruned"] and "spec.groups[name=p].owner" in failed["sre-pruned"]
@@ -134,13 +136,13 @@ def test_a_missing_namespace_and_an_rbac_refusal_fail_their_objects(tmp_path: Pa
     out = sre("alerts", "apply", "--target", "kubernetes", "--config", str(other), "--output", "json")
     assert out.returncode == 1, out.stderr
     (result,) = json.loads(out.stdout)["results"]
-    assert result["written"] == [] and result["failed"]
-    assert all("namespace observability does not exist" in f["error"] for f in result["failed"])
+    assert result["applied"] == [] and result["failed"]
+    assert all("namespace observability does not exist" in f["message"] for f in result["failed"])
 
     kube.deny("patch", PLURAL, MON, group=GROUP)
     out = sre("alerts", "apply", "--target", "kubernetes", "--config",
               str(write_config(tmp_path, kube, source_dir=str(alerts_dir))), "--output", "json")
     assert out.returncode == 1, out.stderr
     (result,) = json.loads(out.stdout)["results"]
-    assert result["failed"] and all('cannot patch resource "prometheusrules"' in f["error"] for f in result["failed"])
+    assert result["failed"] and all('cannot patch resource "prometheusrules"' in f["message"] for f in result["failed"])
     assert "Traceback" not in out.stderr
