@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import func, or_, select, update
 
+from sre.adapters.grafana import Grafana, RetryPolicy
 from sre.errors import SreError
 from sre.store import open_store
 from sre.store.annotations import AnnotationRow
@@ -127,8 +128,6 @@ def _claim(store: Store, me: str, limit: int) -> list[AnnotationRow]:
 
 
 def _flush(cfg: SreConfig, store: Store, limit: int) -> int:
-    from sre.adapters.grafana import Grafana, RetryPolicy
-
     me = f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"  # the worker and a job may both send
     rows = _claim(store, me, limit)
     if not rows:

@@ -14,8 +14,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from sre.config import JobConfig
 from sre.leader import replica_id
 from sre.results import CheckResult, JobContext, JobOutcome, worst
+from sre.store.base import utcnow
+from sre.store.runs import CheckRow, Run
 from sre.telemetry import JOB_DURATION, JOB_LAST_SUCCESS, JOB_RUNS, get_logger, log_fields
 
 if TYPE_CHECKING:
@@ -63,8 +66,6 @@ JOBS: dict[str, JobSpec] = {
 
 def effective_jobs(cfg: SreConfig) -> dict[str, tuple[JobSpec, JobConfig]]:
     """The jobs this config enables, with their final trigger."""
-    from sre.config import JobConfig
-
     out: dict[str, tuple[JobSpec, JobConfig]] = {}
     for name, spec in JOBS.items():
         override = cfg.jobs.get(name)
@@ -102,9 +103,6 @@ def resolve(func: str) -> Callable[[JobContext], JobOutcome]:
 
 def run_job(name: str, ctx: JobContext, fn: Callable[[JobContext], JobOutcome] | None = None) -> JobOutcome:
     """Run one job and record it: a `runs` row, its CheckResults, and the sre_job_* metrics."""
-    from sre.store.base import utcnow
-    from sre.store.runs import Run
-
     if fn is None:
         fn = resolve(JOBS[name].func)
     with ctx.store.session() as s:
@@ -166,8 +164,6 @@ def record_run(cfg: SreConfig, kind: str, results: list[CheckResult], *, trigger
 
 
 def store_results(store: Store, results: list[CheckResult], run_id: int | None = None) -> None:
-    from sre.store.runs import CheckRow
-
     with store.session() as s:
         s.add_all(
             CheckRow(run_id=run_id, check=r.check, target=r.target, status=r.status,

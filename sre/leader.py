@@ -27,6 +27,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from prometheus_client import Counter
 
+from sre.store.base import utcnow
+from sre.store.leader import CLAIM_SQL
 from sre.telemetry import get_logger, log_fields
 
 if TYPE_CHECKING:
@@ -52,8 +54,6 @@ def replica_id() -> str:
 
 
 def claim_params(job: str, slot_ms: int) -> dict[str, Any]:
-    from sre.store.base import utcnow
-
     return {"job": job, "slot_ms": slot_ms, "holder": replica_id(), "claimed_at": utcnow()}
 
 
@@ -100,8 +100,6 @@ class SoleReplica:
         self._leader = False
 
     def claim(self, job: str, slot_ms: int) -> bool:
-        from sre.store.leader import CLAIM_SQL
-
         with self.store.session() as s:
             return int(getattr(s.execute(CLAIM_SQL, claim_params(job, slot_ms)), "rowcount", 0)) == 1
 
@@ -278,8 +276,6 @@ class AdvisoryLockLeadership:
     # ------------------------------------------------------------ claims
 
     def claim(self, job: str, slot_ms: int) -> bool:
-        from sre.store.leader import CLAIM_SQL
-
         error: BaseException | None = None
         with self._mu:
             if not (self._leader and self._conn is not None) or time.monotonic() - self._last_ok >= self.lease:

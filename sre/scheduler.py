@@ -21,6 +21,9 @@ from sre.cron import crontab_trigger
 from sre.jobs import effective_jobs, resolve, run_job
 from sre.leader import leadership_for, replica_id
 from sre.results import JobContext
+from sre.store.base import utcnow
+from sre.store.leader import JobSlot
+from sre.store.runs import Run
 from sre.telemetry import SCHEDULER_RUNNING, get_logger, log_fields
 
 if TYPE_CHECKING:
@@ -143,7 +146,6 @@ class JobScheduler:
         """(job, slot, slots missed before it) for each job a new leader should run at once."""
         from sqlalchemy import select
 
-        from sre.store.leader import JobSlot
 
         with self.store.session() as s:
             last = {r.job: r.slot_ms for r in s.scalars(select(JobSlot).where(JobSlot.job.in_(list(self.jobs))))}
@@ -207,8 +209,6 @@ class JobScheduler:
         scheduled runs of a previous leader (only a leader starts those)."""
         from sqlalchemy import or_, update
 
-        from sre.store.base import utcnow
-        from sre.store.runs import Run
 
         with self.store.session() as s:
             res = s.execute(

@@ -5,8 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
+from sre.api.app import create_app
+from sre.drills.report import MetricsSync
 from sre.errors import UsageError
 from sre.files import private_dir
+from sre.remediation.worker import RemediationWorker
+from sre.scheduler import JobScheduler
+from sre.store import open_store
 from sre.telemetry import get_logger, setup_logging
 
 if TYPE_CHECKING:
@@ -18,10 +23,6 @@ log = get_logger("sre.service")
 
 
 def build_app(cfg: SreConfig, *, insecure_webhook: bool = False, with_scheduler: bool = True) -> FastAPI:
-    from sre.api.app import create_app
-    from sre.scheduler import JobScheduler
-    from sre.store import open_store
-
     webhook_configured = (cfg.webhook is not None and cfg.webhook.auth != "none") or bool(cfg.api.tokens.webhook)
     if not webhook_configured and not insecure_webhook:
         raise UsageError("the webhook receiver has no credentials configured (webhook.auth)",
@@ -33,8 +34,6 @@ def build_app(cfg: SreConfig, *, insecure_webhook: bool = False, with_scheduler:
     store = open_store(cfg)
     scheduler = JobScheduler(cfg, store) if with_scheduler else None
     extra: list[Any] = []
-    from sre.drills.report import MetricsSync
-    from sre.remediation.worker import RemediationWorker
 
     # MetricsSync: drills run by the CLI show in this service's /metrics.
     extra.extend([RemediationWorker(cfg, store), MetricsSync(store)])

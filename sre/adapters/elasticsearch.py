@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from sre.errors import CheckFailed, UnreachableError
+from sre.telemetry import register_secret
 
 if TYPE_CHECKING:
     from elasticsearch import Elasticsearch
@@ -57,7 +58,6 @@ class ElasticsearchAdapter:
     def from_endpoint(cls, endpoint: ElasticsearchEndpoint) -> ElasticsearchAdapter:
         from elasticsearch import Elasticsearch
 
-        from sre.telemetry import register_secret
 
         kwargs: dict[str, Any] = {"request_timeout": endpoint.timeout, "max_retries": 1, "retry_on_timeout": False}
         if endpoint.api_key is not None:

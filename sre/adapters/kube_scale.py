@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from sre.adapters.kubernetes import api_client, errors
 from sre.errors import UsageError
 
 if TYPE_CHECKING:
@@ -20,14 +21,11 @@ def _split(ref: str) -> tuple[str, str]:
 def _apps(cfg: SreConfig, region: str) -> Any:
     from kubernetes import client
 
-    from sre.adapters.kubernetes import api_client
 
     return client.AppsV1Api(api_client(cfg, region))
 
 
 def get_replicas(cfg: SreConfig, region: str, ref: str) -> int:
-    from sre.adapters.kubernetes import errors
-
     ns, name = _split(ref)
     apps = _apps(cfg, region)
     with errors(f"read the scale of deployment {ref} in {region}", apps.api_client):
@@ -36,8 +34,6 @@ def get_replicas(cfg: SreConfig, region: str, ref: str) -> int:
 
 
 def set_replicas(cfg: SreConfig, region: str, ref: str, replicas: int) -> None:
-    from sre.adapters.kubernetes import errors
-
     ns, name = _split(ref)
     apps = _apps(cfg, region)
     with errors(f"scale deployment {ref} in {region} to {replicas}", apps.api_client):

@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
+from sre.config import KubernetesConfig
 from sre.errors import SreError, UnreachableError, UsageError
 
 if TYPE_CHECKING:
@@ -69,7 +70,6 @@ def api_client(cfg: SreConfig | KubernetesConfig, region: str | None = None) -> 
     from kubernetes import config as kconfig
     from kubernetes.config.config_exception import ConfigException
 
-    from sre.config import KubernetesConfig
 
     k = cfg if isinstance(cfg, KubernetesConfig) else cfg.kubernetes
     if k.host:

@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse
 from sre import __version__
 from sre.api.auth import PUBLIC_PATHS, Credentials, Role, unprotected_routes
 from sre.api.models import TAGS
+from sre.api.routers import drills, health, metrics, remediations, runs, webhook
 from sre.telemetry import BUILD_INFO, get_logger
 
 if TYPE_CHECKING:
@@ -73,7 +74,6 @@ def create_app(cfg: SreConfig, store: Store, scheduler: JobScheduler | None = No
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return JSONResponse({"detail": "internal error"}, status_code=500)
 
-    from sre.api.routers import drills, health, metrics, remediations, runs, webhook
 
     # The webhook first: it is the hot path of an alert storm, and each route tried before the
     # one that matches costs a few microseconds per request.

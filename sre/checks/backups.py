@@ -37,6 +37,7 @@ from sre.checks.backup_layout import MANIFEST, Backup, Listing, list_backups, ne
 from sre.checks.backup_take import backup_config, take_backup
 from sre.checks.basebackup import is_tar, materialize
 from sre.checks.basebackup_pitr import BaseBackupSource, list_wal, start_segment
+from sre.checks.bucket_posture import posture as bucket_posture
 from sre.checks.humanize import human_bytes, human_seconds
 from sre.checks.pg_client import cluster_of, source_dsn
 from sre.checks.pitr import resolve_target
@@ -56,7 +57,7 @@ from sre.checks.restore import (
 )
 from sre.checks.wal import continuity
 from sre.errors import SreError
-from sre.results import CheckResult, Status, guarded, worst
+from sre.results import CheckResult, JobOutcome, Status, guarded, worst
 from sre.telemetry import get_logger
 
 if TYPE_CHECKING:
@@ -458,8 +459,6 @@ def set_freshness(cfg: SreConfig, name: str, *, s3: S3Client | None = None) -> C
 
 def posture(cfg: SreConfig, names: list[str] | None = None, s3: S3Client | None = None) -> list[CheckResult]:
     """Posture of the backup and media buckets: versioning, encryption, public access, replication, object lock."""
-    from sre.checks.bucket_posture import posture as bucket_posture
-
     results = bucket_posture(cfg, names, s3)
     export(results)
     return results
@@ -494,8 +493,6 @@ def _guarded(check: str, name: str, fn: Callable[[], list[CheckResult]]) -> list
 
 def run_freshness_job(ctx: JobContext) -> JobOutcome:
     """Hourly: freshness and completeness of every backup set (one listing each), and bucket posture."""
-    from sre.results import JobOutcome
-
     cfg = ctx.cfg
     results: list[CheckResult] = []
     s3 = s3a.client(cfg.aws) if cfg.backups or cfg.buckets else None
@@ -524,8 +521,6 @@ def run_freshness_job(ctx: JobContext) -> JobOutcome:
 
 def run_verify_job(ctx: JobContext) -> JobOutcome:
     """Daily: every backup set verified down to a restore (unless restore.enabled is off)."""
-    from sre.results import JobOutcome
-
     cfg = ctx.cfg
     results: list[CheckResult] = []
     for name, bcfg in cfg.backups.items():

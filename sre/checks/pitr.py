@@ -42,7 +42,10 @@ from sre.checks.restore import (
     signals_held,
 )
 from sre.checks.wal import ArchivedSegment, Continuity, continuity
+from sre.config import parse_duration
 from sre.errors import SreError, UsageError
+from sre.local.postgres import PG_USER, PgServer, chown_for_postgres
+from sre.local.procs import ManagedProcess
 from sre.results import CheckResult, Status
 from sre.telemetry import get_logger
 
@@ -68,8 +71,6 @@ class Target:
 
 def resolve_target(spec: str, now: datetime | None = None) -> Target:
     """'latest', 'latest-minus 5m' or an ISO time (UTC unless it says otherwise)."""
-    from sre.config import parse_duration
-
     now = now or datetime.now(UTC)
     text = spec.strip()
     if text == "latest":
@@ -104,8 +105,6 @@ class RecoveryScratch(ScratchInstance):
 
     def prepare(self, settings: dict[str, str], *, recovery_signal: bool) -> None:
         """Make the restored directory ours and private, with the scratch settings and `settings`."""
-        from sre.local.postgres import chown_for_postgres
-
         for sub in EMPTY_DIRS:
             (self.datadir / sub).mkdir(parents=True, exist_ok=True)
         for stale in ("standby.signal", "postmaster.pid"):
@@ -130,9 +129,6 @@ class RecoveryScratch(ScratchInstance):
 
         `env` reaches the server's restore_command (a repository's credentials), and only it.
         """
-        from sre.local.postgres import PG_USER, PgServer
-        from sre.local.procs import ManagedProcess
-
         self.server = PgServer("restore-scratch", "scratch", self.datadir, self.port, self.root / "postgres.log")
         self.server.process = ManagedProcess(
             name="scratch postgresql", cmd=[pg_binary("postgres", self.restore.pg_bin), *self.server.server_options()],
@@ -147,14 +143,10 @@ class RecoveryScratch(ScratchInstance):
 
     def give(self, directory: Path) -> None:
         """Hand a directory the check filled (and its files) to the server's OS user."""
-        from sre.local.postgres import chown_for_postgres
-
         for path in [directory, *directory.rglob("*")]:
             chown_for_postgres(path)
 
     def make_datadir(self) -> None:
-        from sre.local.postgres import chown_for_postgres
-
         self.datadir.mkdir(mode=0o700, exist_ok=True)
         chown_for_postgres(self.datadir)
 
@@ -185,17 +177,14 @@ class PitrSource(Protocol):
     @property
     def what(self) -> str:
         """The backup restored, as the result names it."""
-
     @property
     def start_segment(self) -> str:
         """The backup's first WAL segment."""
-
     def restore(self, scratch: RecoveryScratch, target: Target, report: Continuity) -> None:
         """Fill scratch.datadir and write its recovery settings (RecoveryScratch.prepare)."""
 
     def start(self, scratch: RecoveryScratch, timeout: float) -> None:
         """Start the recovery (with whatever environment its restore_command needs)."""
-
 
 # ---------------------------------------------------------------- the canary
 

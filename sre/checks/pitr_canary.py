@@ -10,9 +10,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sre.checks.pg_client import connect
+from sre.checks.pg_client import connect, with_dbname
 from sre.errors import SreError
-from sre.results import CheckResult, worst
+from sre.results import CheckResult, JobOutcome, worst
 
 if TYPE_CHECKING:
     from sre.config import SreConfig
@@ -65,9 +65,6 @@ def archived_clusters(cfg: SreConfig) -> dict[str, str]:
 
 def run_job(ctx: JobContext) -> JobOutcome:
     """Every few seconds: one canary row on the primary of each archived cluster."""
-    from sre.checks.pg_client import with_dbname
-    from sre.results import JobOutcome
-
     results: list[CheckResult] = []
     for cluster_name, table in archived_clusters(ctx.cfg).items():
         cluster = ctx.cfg.postgres.clusters[cluster_name]

@@ -32,6 +32,7 @@ from sre.checks.backup_integrity import StreamDigest, integrity_result
 from sre.checks.backup_layout import Layout, list_backups, recorded_checksum
 from sre.checks.humanize import human_seconds
 from sre.errors import UsageError
+from sre.local.procs import ManagedProcess, free_port
 from sre.results import CheckResult
 from sre.telemetry import get_logger
 
@@ -164,8 +165,6 @@ def rdb_check(name: str, path: Path, url: str) -> CheckResult:
 
 def load(name: str, bcfg: BackupConfig, path: Path, url: str, recorded_keys: str | None) -> CheckResult:
     """The snapshot loaded by a scratch redis-server; its key count against the recorded one."""
-    from sre.local.procs import ManagedProcess, free_port
-
     t0 = time.monotonic()
     port = free_port()
     server = ManagedProcess(

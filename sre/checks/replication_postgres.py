@@ -13,9 +13,11 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
+from sre.adapters.postgres import Timed
 from sre.checks.bounded import Probe, Task
 from sre.checks.humanize import human_bytes, human_seconds
 from sre.checks.replication_verdict import CHECK_POSTGRES, Verdict, apply_threshold, lag_message
+from sre.errors import SreError
 from sre.results import CheckResult
 
 if TYPE_CHECKING:
@@ -177,9 +179,6 @@ def _write_heartbeat(db: Timed, cluster_name: str, table: str) -> list[datetime]
 def probe_primary(cluster_name: str, cluster: PostgresCluster) -> PrimaryView:
     """At most three statements on the primary: its state; with the heartbeat, one upsert (and, once
     per process, CREATE TABLE IF NOT EXISTS)."""
-    from sre.adapters.postgres import Timed
-    from sre.errors import SreError
-
     with Timed(cluster.primary, cluster.connect_timeout, application_name=APPLICATION_NAME,
                dbname=cluster.database) as db:
         t0 = time.monotonic()
@@ -200,7 +199,6 @@ def probe_replica(cluster_name: str, cluster: PostgresCluster, node: PgNode) -> 
     import psycopg
     from psycopg import sql
 
-    from sre.adapters.postgres import Timed
 
     with Timed(node, cluster.connect_timeout, application_name=APPLICATION_NAME, dbname=cluster.database) as db:
         t0 = time.monotonic()

@@ -12,6 +12,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from sre.adapters.redis import info
 from sre.checks.bounded import Probe, Task
 from sre.checks.humanize import human_bytes, human_seconds
 from sre.checks.replication_verdict import CHECK_REDIS, Verdict, apply_threshold, lag_message
@@ -22,8 +23,6 @@ if TYPE_CHECKING:
 
 
 def probe(node: RedisNode, timeout: float) -> dict[str, Any]:
-    from sre.adapters.redis import info
-
     return info(node, "replication", timeout=timeout)
 
 

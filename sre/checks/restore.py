@@ -34,7 +34,8 @@ from typing import IO, TYPE_CHECKING, Any
 from sre.checks.pg_client import child_env, connect, pg_binary, split_dsn, with_dbname
 from sre.errors import SreError
 from sre.local import signals
-from sre.local.procs import pid_alive
+from sre.local.postgres import PG_USER, PgServer, chown_for_postgres
+from sre.local.procs import free_port, pid_alive, run, wait_until
 from sre.telemetry import get_logger
 
 if TYPE_CHECKING:
@@ -151,9 +152,6 @@ class ScratchInstance(Scratch):
     """A private PostgreSQL in a temporary directory: initdb'd fresh, or a restored data directory."""
 
     def __init__(self, restore: BackupRestore, database: str = "postgres") -> None:
-        from sre.local.postgres import chown_for_postgres
-        from sre.local.procs import free_port
-
         self.restore = restore
         self.database = database
         self.server: Any = None
@@ -174,9 +172,6 @@ class ScratchInstance(Scratch):
         self.port = free_port()
 
     def _run_as_postgres(self, cmd: list[str], timeout: float = 120) -> None:
-        from sre.local.postgres import PG_USER
-        from sre.local.procs import run
-
         run(cmd, user=PG_USER if os.geteuid() == 0 else None, timeout=timeout, component="scratch postgresql",
             cwd=self.root)
 
@@ -187,8 +182,6 @@ class ScratchInstance(Scratch):
 
     def adopt(self) -> None:
         """Make a restored base backup startable here: ours, private, a primary, this port only."""
-        from sre.local.postgres import chown_for_postgres
-
         for sub in EMPTY_DIRS:
             (self.datadir / sub).mkdir(parents=True, exist_ok=True)
         for signal_file in ("standby.signal", "recovery.signal", "postmaster.pid"):
@@ -207,8 +200,6 @@ class ScratchInstance(Scratch):
                 fh.write(f"{k} = {v}\n")
 
     def start(self, timeout: float = 60.0) -> None:
-        from sre.local.postgres import PgServer
-
         self.server = PgServer("restore-scratch", "scratch", self.datadir, self.port, self.root / "postgres.log")
         t = time.monotonic()
         try:
@@ -331,8 +322,6 @@ def _is_postgres_of(pid: int, datadir: Path) -> bool:
 
 
 def _wait_gone(pid: int, timeout: float) -> None:
-    from sre.local.procs import wait_until
-
     with contextlib.suppress(TimeoutError):
         wait_until(lambda: not pid_alive(pid), timeout=timeout, what=f"process {pid} gone")
 

@@ -30,9 +30,13 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from sre.adapters.alertmanager import AlertmanagerClient, Matcher, parse_time
+from sre.adapters.prometheus import PrometheusClient
+from sre.content import alerts_dir
 from sre.drills.steps import Interrupted, iso
 from sre.errors import SreError, UsageError
 from sre.results import CheckResult
+from sre.rules.loader import load_tree
+from sre.rules.promql import duration_seconds
 from sre.telemetry import get_logger
 
 if TYPE_CHECKING:
@@ -101,9 +105,6 @@ class Expectations:
 
 def known_alerts(cfg: SreConfig) -> set[str] | None:
     """Alert names of the rules tree (shipped, or alerts.source_dir); None when it cannot be read."""
-    from sre.content import alerts_dir
-    from sre.rules.loader import load_tree
-
     try:
         tree = load_tree(alerts_dir(cfg))
     except Exception:
@@ -180,10 +181,6 @@ class RuleBound:
 
 
 def _tree_bounds(cfg: SreConfig) -> dict[str, tuple[float, float]]:
-    from sre.content import alerts_dir
-    from sre.rules.loader import load_tree
-    from sre.rules.promql import duration_seconds
-
     out: dict[str, tuple[float, float]] = {}
     tree = load_tree(alerts_dir(cfg))
     for f in tree.files:
@@ -406,8 +403,6 @@ class DrillAlerting:
         return AlertmanagerClient.from_config(self.cfg)
 
     def _prometheus(self) -> PrometheusClient | None:
-        from sre.adapters.prometheus import PrometheusClient
-
         return PrometheusClient.from_config(self.cfg) if self.cfg.endpoints.prometheus is not None else None
 
     @property

@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 from prometheus_client import Gauge
 
+from sre.store.drills import DrillReport
+
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from sqlalchemy.orm import Session
@@ -143,7 +145,6 @@ def sync_metrics(session: Session) -> None:
     are large, with the canary's writes: one at a time, newest first, a few per cluster at most)."""
     from sqlalchemy import select
 
-    from sre.store.drills import DrillReport
 
     clusters = session.scalars(select(DrillReport.cluster).distinct())
     for cluster in list(clusters):

@@ -20,12 +20,20 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from sre.drills import alerting, ha_switch, measure
+from sre.adapters import dns
+from sre.adapters.dns import record_for_target, target_of
+from sre.adapters.dns_provider import provider as dns_provider
+from sre.adapters.kube_scale import get_replicas, set_replicas
+from sre.drills import alerting, ha_switch, lock, measure, report
+from sre.drills.canary import Canary, canary_dsn
 from sre.drills.context import DrillContext, DrillRecord, DrillRequest, Switch
 from sre.drills.ha import backend as ha_backend
 from sre.drills.nodes import Member, in_region, members, pick_cluster
+from sre.drills.preflight import run_preflight
+from sre.drills.splitbrain import SplitBrainProbe, create_table, probe_dsn
 from sre.drills.steps import Event, Interrupted, NotUndone, Outcome, Runner, Step, deferred_signals, interruptible
 from sre.errors import CheckFailed, UsageError
+from sre.results import JobOutcome
 from sre.telemetry import get_logger, log_fields
 
 if TYPE_CHECKING:
@@ -178,7 +186,6 @@ def plan(cfg: SreConfig, req: DrillRequest) -> dict[str, Any]:
 class FailoverDrill:
     def __init__(self, cfg: SreConfig, store: Store, req: DrillRequest, *,
                  on_event: Callable[[Event], None] | None = None, cancelled: Callable[[], bool] | None = None) -> None:
-        from sre.adapters.dns_provider import provider as dns_provider
 
         validate(cfg, req, execute=True, yes=True)
         assert cfg.dns is not None
@@ -260,8 +267,6 @@ class FailoverDrill:
     # ------------------------------------------------------------------ preflight
 
     def preflight(self) -> dict[str, Any]:
-        from sre.drills.preflight import run_preflight
-
         self.preflight_results = run_preflight(self.context)
         self.estimate = next((r.observed for r in self.preflight_results if r.check == "drill.preflight.readiness"),
                              None)
@@ -279,9 +284,6 @@ class FailoverDrill:
     def _resolver(self) -> Callable[[], tuple[str, str]]:
         from psycopg.conninfo import conninfo_to_dict
 
-        from sre.adapters import dns
-        from sre.adapters.dns_provider import provider as dns_provider
-        from sre.drills.canary import canary_dsn
 
         ref = self.cfg.drills.app_dsn or self.src.node.dsn
         base = conninfo_to_dict(ref.resolve().get_secret_value())
@@ -302,8 +304,6 @@ class FailoverDrill:
         return resolve
 
     def start_canary(self) -> dict[str, Any]:
-        from sre.drills.canary import Canary
-
         self.canary = Canary(self._resolver(), self.cfg.drills.canary_table, self.drill_id,
                              self.cfg.drills.canary_interval)
         self.canary.prepare()
@@ -315,8 +315,6 @@ class FailoverDrill:
 
     def start_probe(self) -> None:
         """The split-brain probe: a write straight to every node, each on its own interval."""
-        from sre.drills.splitbrain import SplitBrainProbe, create_table, probe_dsn
-
         nodes = {m.name: m for m in (self.src, self.dst)}
         create_table(probe_dsn(self.src.node.dsn.resolve().get_secret_value()))
 
@@ -430,8 +428,6 @@ class FailoverDrill:
         return {"standby_again": sw.new.name, "upstream": sw.old.name, **out}
 
     def switch_dns(self, sw: Switch) -> dict[str, Any]:
-        from sre.adapters.dns import record_for_target, target_of
-
         assert self.cfg.dns is not None and sw.new.target is not None
         if sw.dns_before is None:  # an HA switch reads it before the switch: one call less inside the gap
             sw.dns_before = self.dns.get_record(self.record)
@@ -444,8 +440,6 @@ class FailoverDrill:
                 "insync_seconds": sw.dns_insync_seconds}
 
     def undo_dns(self, sw: Switch) -> dict[str, Any]:
-        from sre.adapters.dns import record_for_target, target_of
-
         if not sw.dns_changed:
             return {"changed": False}
         assert self.cfg.dns is not None and sw.old.target is not None
@@ -457,8 +451,6 @@ class FailoverDrill:
     # ------------------------------------------------------------------ Kubernetes
 
     def scale(self, sw: Switch) -> dict[str, Any]:
-        from sre.adapters.kube_scale import get_replicas, set_replicas
-
         wanted = self.context.deployments(sw.new.region)
         done = {}
         for ref, size in wanted.items():
@@ -470,8 +462,6 @@ class FailoverDrill:
         return {"region": sw.new.region, "deployments": done}
 
     def undo_scale(self, sw: Switch) -> dict[str, Any]:
-        from sre.adapters.kube_scale import set_replicas
-
         restored = {}
         for ref, before in sw.scaled.items():
             set_replicas(self.cfg, sw.new.region, ref, before)
@@ -540,8 +530,6 @@ class FailoverDrill:
 
     def execute(self) -> dict[str, Any]:
         """Run the drill; returns the report (also stored, written to files and exported as metrics)."""
-        from sre.drills import lock, report
-
         self.drill_id = report.create_row(self.store, self.context)
         if self.alerting is not None:
             self.alerting.drill_id = self.drill_id
@@ -684,8 +672,6 @@ def default_actor() -> str:
 
 def run_job(ctx: JobContext) -> JobOutcome:
     """The scheduled drill (staging only): planned, from the live primary's region, with failback."""
-    from sre.results import JobOutcome
-
     cfg = ctx.cfg
     if cfg.environment != "staging":
         return JobOutcome("fail", {"error": f"scheduled drills run in staging only, not {cfg.environment}"})

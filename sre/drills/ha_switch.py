@@ -20,6 +20,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from sre.drills.ha.base import writable_now
+from sre.drills.ha.patroni import PatroniControl
 from sre.drills.steps import NotUndone, Step
 
 if TYPE_CHECKING:
@@ -134,8 +135,6 @@ def lose(d: FailoverDrill, sw: Switch) -> Detail:
 
 
 def failover(d: FailoverDrill, sw: Switch) -> Detail:
-    from sre.drills.ha.patroni import PatroniControl
-
     assert isinstance(d.ha, PatroniControl)
     sw.promoted = True
     t0 = time.monotonic()

@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from sre.errors import UsageError
+from sre.store import open_store
+from sre.store.drills import DrillReport
 
 if TYPE_CHECKING:
     from sre.config import SreConfig
@@ -24,7 +26,6 @@ def summary(r: DrillReport) -> dict[str, Any]:
 def list_from(store: Store, limit: int = 20, status: str | None = None) -> list[dict[str, Any]]:
     from sqlalchemy import select
 
-    from sre.store.drills import DrillReport
 
     q = select(DrillReport).order_by(DrillReport.id.desc()).limit(limit)
     if status:
@@ -34,8 +35,6 @@ def list_from(store: Store, limit: int = 20, status: str | None = None) -> list[
 
 
 def get_from(store: Store, drill_id: int) -> dict[str, Any] | None:
-    from sre.store.drills import DrillReport
-
     with store.session() as s:
         r = s.get(DrillReport, drill_id)
         if r is None:
@@ -44,14 +43,10 @@ def get_from(store: Store, drill_id: int) -> dict[str, Any] | None:
 
 
 def list_drills(cfg: SreConfig, limit: int = 20) -> list[dict[str, Any]]:
-    from sre.store import open_store
-
     return list_from(open_store(cfg), limit)
 
 
 def get_drill(cfg: SreConfig, drill_id: int) -> dict[str, Any]:
-    from sre.store import open_store
-
     row = get_from(open_store(cfg), drill_id)
     if row is None:
         raise UsageError(f"no drill {drill_id} (see `sre drill list`)")

@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from sre.adapters.dns import normalize_target
 from sre.adapters.postgres import Timed
 from sre.drills.steps import NotUndone
 from sre.errors import UsageError
@@ -159,8 +160,6 @@ class Member:
 
 
 def members(cfg: SreConfig, cluster: str) -> list[Member]:
-    from sre.adapters.dns import normalize_target
-
     cl = cfg.postgres.clusters[cluster]
     targets = cfg.dns.node_targets if cfg.dns else {}
     out = []

@@ -10,6 +10,10 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from sre.adapters.dns import target_of
+from sre.adapters.kube_scale import get_replicas
+from sre.checks.backups import set_freshness
+from sre.checks.replication import check_postgres
 from sre.dr import drill_estimate
 from sre.results import CheckResult, guarded
 
@@ -40,8 +44,6 @@ def roles(d: DrillContext) -> list[CheckResult]:
 
 def replication(d: DrillContext) -> list[CheckResult]:
     """The target streams from the source within the lag budget, and its replay is not paused."""
-    from sre.checks.replication import check_postgres
-
     cfg = d.cfg
     cluster = cfg.postgres.clusters[d.cluster]
     # Judge the topology that is running: the source as primary, whatever the config names.
@@ -66,8 +68,6 @@ def replication(d: DrillContext) -> list[CheckResult]:
 
 
 def backups(d: DrillContext) -> list[CheckResult]:
-    from sre.checks.backups import set_freshness
-
     names = [n for n, b in d.cfg.backups.items() if b.cluster == d.cluster]
     if not names:
         return [_result("backups", d.cluster, [], "", warnings=[f"no backups configured for cluster {d.cluster}"])]
@@ -80,8 +80,6 @@ def backups(d: DrillContext) -> list[CheckResult]:
 
 
 def kubernetes(d: DrillContext) -> list[CheckResult]:
-    from sre.adapters.kube_scale import get_replicas
-
     wanted = d.deployments(d.dst.region)
     if not wanted:
         return [_result("kubernetes", d.dst.region, [], f"no deployments to scale in {d.dst.region}")]
@@ -96,8 +94,6 @@ def kubernetes(d: DrillContext) -> list[CheckResult]:
 
 
 def dns(d: DrillContext) -> list[CheckResult]:
-    from sre.adapters.dns import target_of
-
     rec = d.dns.get_record(d.record)
     if rec is None:
         return [_result("dns", d.record, [f"zone {d.dns.zone} has no record {d.record}"], "")]

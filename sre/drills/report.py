@@ -20,7 +20,9 @@ from sre.dr.drill_estimate import compare as compare_estimate
 from sre.dr.drill_estimate import markdown as estimate_markdown
 from sre.drills import alerting_report
 from sre.drills.alerting import not_configured
+from sre.drills.recommend import patroni
 from sre.drills.steps import Event, iso
+from sre.store.drills import DrillReport
 from sre.telemetry import get_logger
 
 if TYPE_CHECKING:
@@ -45,8 +47,6 @@ MAX_ACKS_IN_REPORT = 20000
 
 
 def create_row(store: Store, d: DrillContext) -> int:
-    from sre.store.drills import DrillReport
-
     with store.session() as s:
         row = DrillReport(kind="failover", cluster=d.cluster, from_region=d.src.region, to_region=d.dst.region,
                           mode=d.req.mode, failback=d.req.failback, environment=d.cfg.environment,
@@ -58,8 +58,6 @@ def create_row(store: Store, d: DrillContext) -> int:
 
 
 def persist_progress(store: Store, drill_id: int, timeline: list[Event]) -> None:
-    from sre.store.drills import DrillReport
-
     with store.session() as s:
         row = s.get(DrillReport, drill_id)
         if row is not None:
@@ -103,8 +101,6 @@ def split_brain_verdict(d: DrillRecord) -> list[dict[str, Any]]:
 
 def recommendations(d: DrillRecord) -> list[dict[str, Any]]:
     """For an observed switch that missed the RTO: the HA setting that dominates and values that meet it."""
-    from sre.drills.recommend import patroni
-
     out = []
     for sw in d.switches:
         settings = sw.ha.get("settings") or {}
@@ -399,8 +395,6 @@ def reports_dir(d: DrillRecord) -> Path:
 
 def finish(d: DrillRecord, status: str, message: str) -> dict[str, Any]:
     """Build, write, store and export the report; returns it (with `files`)."""
-    from sre.store.drills import DrillReport
-
     rep = build(d, status, message)
     png: bytes | None = None
     try:
@@ -477,7 +471,6 @@ def sync_metrics(store: Store) -> None:
     (the CLI, another replica), not only its own."""
     from sqlalchemy import func, select
 
-    from sre.store.drills import DrillReport
 
     with store.session() as s:
         latest = select(DrillReport.cluster, func.max(DrillReport.id).label("id")).where(

@@ -22,9 +22,12 @@ from typing import Any
 import yaml
 
 from sre.content import content_dir
+from sre.errors import UnreachableError
 from sre.provision.dashboards import Desired, Sources
+from sre.provision.dashkit import read_rules
 from sre.rules.live import expected_absence
 from sre.rules.promql import PromQLSyntaxError, selectors
+from sre.rules.promtool import promtool_path
 
 # Metric names of the exporters the platform runs. Used only until alerts/README.md lists
 # them: then that file is the one list (see exporter_metrics()).
@@ -272,7 +275,6 @@ def promtool_check(exprs: list[str]) -> dict[int, str]:
     """Parse errors by index, from one `promtool check rules` over a rule file of all of them."""
     if not exprs:
         return {}
-    from sre.rules.promtool import promtool_path
 
     exe = promtool_path()
     doc = {"groups": [{"name": "dashboards", "rules": [
@@ -338,7 +340,6 @@ def _runbook_problems(d: Desired, alerts: set[str], runbooks_dir: Path) -> list[
 
 def validate(sources: Sources, *, alerts_dir: Path | None = None, runbooks_dir: Path | None = None,
              package_dir: Path | None = None) -> Report:
-    from sre.provision.dashkit import read_rules
 
     alerts_dir = alerts_dir or content_dir("alerts")
     runbooks_dir = runbooks_dir or content_dir("runbooks")
@@ -379,7 +380,6 @@ def live_check(sources: Sources, prometheus_url: str, *, require_prefix: str = "
     """
     import httpx
 
-    from sre.errors import UnreachableError
 
     all_queries = [q for d in sources.dashboards for q in queries(d)]
     empty_required, empty_other, failed, expected = [], [], [], []

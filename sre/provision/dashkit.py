@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sre.content import content_dir
+from sre.rules.loader import load_tree
 
 if TYPE_CHECKING:
     from sre.config import SreConfig
@@ -124,8 +125,6 @@ class Context:
 def read_rules(alerts_dir: Path) -> tuple[dict[str, AlertRule], set[str], list[dict[str, Any]]]:
     """Alert rules, recording rule names (SLO rules generated from alerts/slos included) and the
     SLO specs, as `sre alerts` reads them."""
-    from sre.rules.loader import load_tree
-
     tree = load_tree(alerts_dir)
     alerts = {r.name: AlertRule(r.name, r.expr, r.severity or "", r.file) for r in tree.alerts()}
     slos = [{"name": s.name, "service": s.service, "description": s.description, "objective": float(s.objective),

@@ -35,9 +35,12 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sre.adapters.elasticsearch import ElasticsearchAdapter, ElasticsearchRequestError
+from sre.content import content_dir
 from sre.errors import UsageError
 from sre.provision.plan import MANAGED_BY, Action, ApplyResult, Change, Plan, claim, content_hash, unified_diff
 from sre.provision.target import ChangeFailed, Target
+from sre.results import CheckResult
 from sre.telemetry import get_logger, log_fields
 
 if TYPE_CHECKING:
@@ -191,7 +194,6 @@ def is_managed(kind: str, body: dict[str, Any]) -> bool:
 
 def patterns_overlap(a: str, b: str) -> bool:
     """Whether some index name matches both patterns (`*` wildcards), as the server checks templates."""
-
     @cache
     def match(i: int, j: int) -> bool:
         if i == len(a) and j == len(b):
@@ -264,8 +266,6 @@ def field_types(mappings: dict[str, Any], prefix: str = "") -> dict[str, str]:
 
 def default_dir() -> Path:
     """The elk/ directory shipped beside the package (source checkout and container image)."""
-    from sre.content import content_dir
-
     return content_dir("elk")
 
 
@@ -514,8 +514,6 @@ class ElasticsearchTarget(Target):
         return _depends_on(change, plan.changes) if change.action is not Action.delete else set()
 
     def apply_change(self, change: Change) -> None:
-        from sre.adapters.elasticsearch import ElasticsearchRequestError
-
         try:
             if change.kind == STREAM:
                 self.adapter.create_data_stream(change.name)
@@ -548,9 +546,6 @@ def simulated_index_name(pattern: str) -> str:
 
 def verify(desired: Desired, adapter: ElasticsearchAdapter) -> list[CheckResult]:
     """Simulate a new index for each index template: it must win, and carry its policy and mappings."""
-    from sre.adapters.elasticsearch import ElasticsearchRequestError
-    from sre.results import CheckResult
-
     results: list[CheckResult] = []
     for name, body in sorted(desired.objects[INDEX].items()):
         index = simulated_index_name(_patterns(body)[0])
@@ -592,8 +587,6 @@ def verify(desired: Desired, adapter: ElasticsearchAdapter) -> list[CheckResult]
 
 
 def adapter_for(cfg: SreConfig) -> ElasticsearchAdapter:
-    from sre.adapters.elasticsearch import ElasticsearchAdapter
-
     if cfg.endpoints.elasticsearch is None:
         raise UsageError("endpoints.elasticsearch is not configured",
                          hint="add endpoints.elasticsearch: {url: ..., api_key: {env: ES_API_KEY}} to sre.yaml")

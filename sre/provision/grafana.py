@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sre.adapters.grafana import GrafanaError, GrafanaForbidden
+from sre.adapters.grafana import Grafana, GrafanaError, GrafanaForbidden
 from sre.errors import SreError, UnreachableError, UsageError
 from sre.provision.dashboards import (
     Desired,
@@ -42,8 +42,10 @@ from sre.provision.dashboards import (
     comparable,
     dashboard_hash,
     is_managed,
+    load,
     tag_hash,
 )
+from sre.provision.dashkit import Context
 from sre.provision.grafana_refusals import (
     PROVISIONED,
     describe_forbidden,
@@ -357,15 +359,10 @@ class GrafanaTarget(Target):
 
 
 def client(cfg: SreConfig) -> Grafana:
-    from sre.adapters.grafana import Grafana
-
     return Grafana.from_config(cfg.endpoints.grafana)
 
 
 def sources_for(cfg: SreConfig, directory: Path | None = None) -> Sources:
-    from sre.provision.dashboards import load
-    from sre.provision.dashkit import Context
-
     return load(directory or cfg.dashboards.dir, Context.from_project(cfg))
 
 

@@ -40,18 +40,23 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from sre.adapters.kubernetes import APPLY_PATCH, KubeApiError, KubeForbidden, api_client, describe, errors, regions
+from sre.adapters.prometheus import PrometheusClient, PrometheusError
 from sre.config import parse_duration
 from sre.errors import CheckFailed, UnreachableError, UsageError
 from sre.provision.plan import Action, ApplyResult, Change, Plan, claim, content_hash, unified_diff
 from sre.provision.target import ChangeFailed, Target
 from sre.rules import promtool, yamlio
+from sre.rules.loader import load_tree
 from sre.rules.promql import PromQLSyntaxError, canonical
 from sre.rules.render import (
     HASH_ANNOTATION,
     MANAGED_LABEL,
     MANAGED_VALUE,
     RenderedFile,
+    prometheusrule_objects,
     read_header,
+    render_files,
 )
 
 if TYPE_CHECKING:
@@ -257,8 +262,6 @@ class RulesDirTarget(Target):
 
     @contextlib.contextmanager
     def applying(self, plan: Plan, result: ApplyResult) -> Iterator[None]:
-        from sre.adapters.prometheus import PrometheusError
-
         prometheus = self.prometheus
         if prometheus is None:
             raise UsageError("endpoints.prometheus is not set: apply reloads Prometheus and confirms what it loaded",
@@ -375,7 +378,6 @@ def list_prometheusrules(api: ApiClient, namespace: str, names: Collection[str])
     that the list did not return (one GET each: none when nothing is new). Also the requests made."""
     from kubernetes.client import CustomObjectsApi
 
-    from sre.adapters.kubernetes import KubeApiError, describe, errors
 
     crd = CustomObjectsApi(api)
     try:
@@ -459,7 +461,6 @@ class PrometheusRuleTarget(Target):
 
     def __init__(self, objects: list[dict[str, Any]], api: ApiClient, namespace: str, *, where: str | None = None,
                  prune: bool = False, adopt: Collection[str] = ()) -> None:
-        from sre.adapters.kubernetes import describe
 
         super().__init__(prune=prune, adopt=adopt)
         self.objects, self.api, self.namespace = objects, api, namespace
@@ -487,7 +488,6 @@ class PrometheusRuleTarget(Target):
     def apply_change(self, change: Change) -> None:
         from kubernetes.client import CustomObjectsApi
 
-        from sre.adapters.kubernetes import APPLY_PATCH, KubeApiError, KubeForbidden, errors
 
         crd = CustomObjectsApi(self.api)
         verb = "delete" if change.action is Action.delete else "apply"
@@ -548,8 +548,6 @@ def desired_files(alerts_dir: Path, runbook_base_url: str, *,
                   slo_severity: dict[str, str] | None = None, for_cap: float | None = None) -> list[RenderedFile]:
     """The rendered rule files of the tree; CheckFailed if the tree does not even load cleanly.
     `for_cap`: see `render_files` (sandboxes and tests only)."""
-    from sre.rules.loader import load_tree
-    from sre.rules.render import render_files
 
     tree = load_tree(alerts_dir, slo_severity=slo_severity)
     if tree.findings:
@@ -562,9 +560,6 @@ def targets(cfg: SreConfig, files: list[RenderedFile], *, where: str = "auto", p
             adopt: Collection[str] = ()) -> list[Target]:
     """Where the rules go: `rules-dir` (alerts.rules_dir), `kubernetes` (PrometheusRule objects in
     every configured cluster), or `auto` (the rules directory when set, else Kubernetes)."""
-    from sre.adapters.kubernetes import api_client, regions
-    from sre.adapters.prometheus import PrometheusClient
-    from sre.rules.render import prometheusrule_objects
 
     prune = cfg.alerts.prune if prune is None else prune
     if where == "auto":

@@ -13,9 +13,11 @@ from typing import TYPE_CHECKING, Any
 
 from prometheus_client import Gauge
 
+from sre import content
 from sre.provision.plan import Action, ApplyResult, Plan
+from sre.provision.prometheus import desired_files, targets
 from sre.provision.target import Target, apply, plan
-from sre.results import CheckResult, worst
+from sre.results import CheckResult, JobOutcome, worst
 from sre.telemetry import get_logger, log_fields
 
 if TYPE_CHECKING:
@@ -33,9 +35,6 @@ LAST_APPLY = Gauge("sre_provision_last_apply_timestamp_seconds", "Unix time of t
 
 
 def _alerts(cfg: SreConfig) -> list[Target]:
-    from sre import content
-    from sre.provision.prometheus import desired_files, targets
-
     files = desired_files(content.alerts_dir(cfg), cfg.alerts.runbook_base_url, slo_severity=cfg.alerts.slo_severity)
     return targets(cfg, files)
 
@@ -100,8 +99,6 @@ def _result(kind: str, the_plan: Plan, applied: ApplyResult | None) -> CheckResu
 
 def run(ctx: JobContext, kind: str) -> JobOutcome:
     """Plan every target of `kind`; apply when `<kind>.apply` is set."""
-    from sre.results import JobOutcome
-
     cfg = ctx.cfg
     why_not = _unconfigured(kind, cfg)
     if why_not is not None:

@@ -36,6 +36,7 @@ from sre.remediation.actions.notify import escalate
 from sre.remediation.audit import add_event, count
 from sre.remediation.guards import ADMISSION, UNDER_LOCK, Guard, Proposal
 from sre.remediation.runbook import TemplateError
+from sre.remediation.verify import VerifyError, holds, poll_interval
 from sre.store.base import utcnow
 from sre.store.remediation import TARGET_LEN, InboxRow, Remediation, TargetLock, fit
 from sre.telemetry import get_logger
@@ -405,8 +406,6 @@ class Engine:
 
     def due_verifications(self, limit: int = 20) -> list[int]:
         """Claim the verifications due now (pushing their next look ahead) and return their ids."""
-        from sre.remediation.verify import poll_interval
-
         now = utcnow()
         with self.store.session() as s:
             q = (select(Remediation).where(Remediation.state == "verifying", Remediation.verify_next_at <= now)
@@ -422,8 +421,6 @@ class Engine:
 
     def verify(self, rid: int) -> str:
         """One look at a remediation's verification: 'verified', 'verify_failed' or 'pending'."""
-        from sre.remediation.verify import VerifyError, holds
-
         with self.store.session() as s:
             r = s.get(Remediation, rid)
             if r is None or r.state != "verifying":

@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from sre.remediation.runbook import scan_runbooks
 from sre.telemetry import get_logger
 
 if TYPE_CHECKING:
@@ -50,8 +51,6 @@ class Runbooks:
         return automated, sorted(n for n, rb in self._by_alert.items() if rb.remediation is None)
 
     def refresh(self) -> None:
-        from sre.remediation.runbook import scan_runbooks
-
         now = time.monotonic()
         if self._stamp is not None and now - self._looked <= RUNBOOK_RESCAN:
             return

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from sre.rules import promtool
+from sre.rules.lint import check_tests
 from sre.rules.loader import load_tree
 from sre.rules.render import RenderedFile, render_files
 from sre.rules.slo_tests import CannotGenerate, generated_alerts, generated_tests, test_group
@@ -73,7 +74,6 @@ def run_tests(alerts_dir: str | Path, runbook_base_url: str, *, generated: bool 
               slo_severity: dict[str, str] | None = None) -> UnitTestReport:
     """Render, point the test files at the rendered rules, add the SLOs' generated tests, run
     promtool once, check coverage."""
-    from sre.rules.lint import check_tests
 
     t0 = time.monotonic()
     tree = load_tree(alerts_dir, slo_severity=slo_severity)

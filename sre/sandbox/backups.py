@@ -11,7 +11,13 @@ from typing import TYPE_CHECKING, Any
 from rich.markup import escape
 
 from sre.adapters import s3 as s3a
+from sre.checks.backups import posture, take_backup, verify
+from sre.checks.bucket_posture import targets
 from sre.checks.pg_client import source_dsn
+from sre.checks.pitr import Target
+from sre.checks.pitr_canary import ensure_table, write_canary
+from sre.jobs import record_run
+from sre.local.procs import wait_until
 
 if TYPE_CHECKING:
     from sre.adapters.s3 import S3Client
@@ -97,8 +103,6 @@ def ensure_bucket(s3: S3Client, bucket: str, region: str, *, replica: str | None
 
 def ensure_buckets(cfg: SreConfig, s3: S3Client | None = None) -> list[str]:
     """Every bucket of the config (and its replica in the other region), with good posture."""
-    from sre.checks.bucket_posture import targets
-
     s3 = s3 or s3a.client(cfg.aws)
     home = cfg.aws.region
     other = next((r for r in cfg.regions if r != home), home)
@@ -114,11 +118,6 @@ def ensure_buckets(cfg: SreConfig, s3: S3Client | None = None) -> list[str]:
 
 def prove_pitr(stack: Stack, cfg: SreConfig, name: str) -> tuple[str, list[CheckResult]]:
     """A canary row, a WAL switch after it, and a PITR of the set to just after the row: a note and the results."""
-    from sre.checks.backups import verify
-    from sre.checks.pitr import Target
-    from sre.checks.pitr_canary import ensure_table, write_canary
-    from sre.local.procs import wait_until
-
     assert stack.pgbackrest is not None
     bcfg = cfg.backups[name]
     dsn = source_dsn(cfg, bcfg)
@@ -141,9 +140,6 @@ def prove_pitr(stack: Stack, cfg: SreConfig, name: str) -> tuple[str, list[Check
 
 
 def prepare(stack: Stack, cfg: SreConfig, console: Any) -> list[str]:
-    from sre.checks.backups import posture, take_backup, verify
-    from sre.jobs import record_run
-
     if not cfg.backups and not cfg.buckets:
         return []
     notes: list[str] = []

@@ -14,7 +14,9 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from sre.jobs import JOBS
 from sre.local.procs import ManagedProcess, free_port, wait_until
+from sre.sandbox.config import sandbox_config
 
 if TYPE_CHECKING:
     from sre.local.postgres import PgServer
@@ -72,8 +74,6 @@ class Replicas:
               leader: dict[str, Any] | None = None, extra: dict[str, Any] | None = None,
               timeout: float = 60.0) -> Replicas:
         """Create a fresh database, write one sre.yaml for all, start the replicas, wait for each."""
-        from sre.jobs import JOBS
-        from sre.sandbox.config import sandbox_config
 
         assert stack.postgres is not None, "replicas need the sandbox's PostgreSQL"
         primary = stack.postgres.primary
@@ -116,7 +116,6 @@ class Replicas:
 
     def wait_ready(self, member: Member, timeout: float = 60.0) -> None:
         """Until /readyz answers 200; a replica that exits first raises ProcessError naming its log."""
-
         def ready() -> bool:
             body = member.readyz()
             return bool(body and body["http"] == 200)
@@ -131,7 +130,6 @@ class Replicas:
 
     def wait_leader(self, timeout: float = 30.0, *, other_than: str | None = None) -> Member:
         """The one replica reporting leader=true (never two at once), other than `other_than`."""
-
         def one() -> Member | None:
             found = self.leaders()
             assert len(found) <= 1, f"two leaders at once: {[m.name for m in found]}"
@@ -154,7 +152,6 @@ class Replicas:
 
     def wait_runs(self, kind: str, count: int, timeout: float, **where: Any) -> list[dict[str, Any]]:
         """Wait until `count` scheduled runs of `kind` match `where` (e.g. host="r2")."""
-
         def enough() -> list[dict[str, Any]] | None:
             rows = [r for r in self.runs(kind) if all(r.get(k) == v for k, v in where.items())]
             return rows if len(rows) >= count else None

@@ -10,6 +10,11 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+from sre.results import JobOutcome
+from sre.store.base import utcnow
+from sre.store.remediation import InboxRow
+from sre.store.runs import Run
+
 if TYPE_CHECKING:
     from sre.results import JobContext, JobOutcome
 
@@ -33,11 +38,6 @@ def _prune(ctx: JobContext, table: Any, *where: Any) -> int:
 
 
 def run_job(ctx: JobContext) -> JobOutcome:
-    from sre.results import JobOutcome
-    from sre.store.base import utcnow
-    from sre.store.remediation import InboxRow
-    from sre.store.runs import Run
-
     cutoff = utcnow() - timedelta(seconds=ctx.cfg.state.retention)
     # check_results go with their run (ON DELETE CASCADE).
     runs = _prune(ctx, Run, Run.started < cutoff, Run.status != "running")

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from sre.api.models import Healthz
+from sre.leader import replica_id
 
 router = APIRouter(tags=["health"])
 
@@ -20,8 +21,6 @@ def healthz() -> dict[str, str]:
 def readyz(request: Request) -> JSONResponse:
     """Readiness: the state store answers, not draining, and the scheduler runs if this replica
     leads (a standby is ready too: every replica serves webhooks). `leader` says which it is."""
-    from sre.leader import replica_id
-
     state = request.app.state
     checks: dict[str, bool] = {"store": state.store.ping(), "draining": not state.draining}
     body: dict[str, object] = {"replica": replica_id()}

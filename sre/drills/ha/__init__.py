@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from sre.drills.ha.base import NodeControl
+from sre.drills.ha.local import LocalControl
 
 if TYPE_CHECKING:
     from sre.config import SreConfig
@@ -23,6 +24,5 @@ def backend(cfg: SreConfig, cluster: str, members: list[Member]) -> NodeControl:
         from sre.drills.ha.kubernetes import KubernetesControl
 
         return KubernetesControl(cfg, cluster, members)
-    from sre.drills.ha.local import LocalControl
 
     return LocalControl(cfg, cluster, members)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
+from sre.adapters.kubernetes import KubeApiError, api_client, errors
 from sre.drills.ha.base import Detail, HaError, NodeControl
 from sre.errors import UsageError
 
@@ -46,7 +47,6 @@ class KubernetesControl(NodeControl):
     def _core(self, node: str) -> Any:
         from kubernetes import client
 
-        from sre.adapters.kubernetes import api_client
 
         region = self.members[node].region
         key = f"core:{region}"
@@ -57,7 +57,6 @@ class KubernetesControl(NodeControl):
     def _apps(self, node: str) -> Any:
         from kubernetes import client
 
-        from sre.adapters.kubernetes import api_client
 
         region = self.members[node].region
         key = f"apps:{region}"
@@ -68,8 +67,6 @@ class KubernetesControl(NodeControl):
     # ------------------------------------------------------------------ state
 
     def _pod(self, node: str) -> Any | None:
-        from sre.adapters.kubernetes import KubeApiError, errors
-
         api = self._core(node)
         try:
             with errors(f"read pod {self.conf.namespace}/{self.conf.pods[node]}", api.api_client):
@@ -112,7 +109,6 @@ class KubernetesControl(NodeControl):
     def lose(self, node: Member) -> Detail:
         from kubernetes import client
 
-        from sre.adapters.kubernetes import errors
 
         ns = self.conf.namespace
         if self.conf.fault == "scale_to_zero":
@@ -135,8 +131,6 @@ class KubernetesControl(NodeControl):
         return {"lost": node.name, "pod": pod.metadata.name, "uid": pod.metadata.uid}
 
     def restore(self, node: Member) -> Detail:
-        from sre.adapters.kubernetes import errors
-
         ns = self.conf.namespace
         if node.name in self.scaled:
             sts = self.conf.statefulsets[node.name]

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
 
+from sre.checks.backup_take import TakeError, take_backup
 from sre.errors import SreError, UsageError
 from sre.remediation.actions import Action, ActionContext, ActionError, ActionRefused, Params
 
@@ -42,8 +43,6 @@ class TakeBackup(Action):
                 "encryption, SHA-256 sidecar, aborted upload on failure)")
 
     def run(self, p: BackupParams, ctx: ActionContext) -> dict[str, Any]:
-        from sre.checks.backup_take import TakeError, take_backup
-
         try:
             out = take_backup(ctx.cfg, p.backup)
         except (TakeError, UsageError) as exc:

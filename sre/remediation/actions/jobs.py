@@ -18,7 +18,9 @@ from pydantic import Field
 from sqlalchemy import select
 
 from sre.errors import SreError
+from sre.jobs import JOBS, effective_jobs, run_job
 from sre.remediation.actions import Action, ActionContext, ActionError, ActionRefused, Params
+from sre.results import JobContext
 from sre.store.base import utcnow
 from sre.store.runs import Run
 
@@ -44,8 +46,6 @@ class RunJob(Action):
         return f"job/{p.job}"
 
     def check_target(self, p: JobParams, cfg: SreConfig) -> str | None:
-        from sre.jobs import JOBS, effective_jobs
-
         if p.job not in JOBS:
             return f"no job {p.job!r} (known: {', '.join(sorted(JOBS))})"
         if p.job not in effective_jobs(cfg):
@@ -56,9 +56,6 @@ class RunJob(Action):
         return f"would run job {p.job} once now (recorded in runs with trigger remediation), unless a run is going on"
 
     def run(self, p: JobParams, ctx: ActionContext) -> dict[str, Any]:
-        from sre.jobs import run_job
-        from sre.results import JobContext
-
         if ctx.store is None:
             raise ActionError("job.run needs the state store")
         store = ctx.store

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 from pydantic import Field, model_validator
 
+from sre.adapters.kubernetes import api_client, errors
 from sre.errors import SreError
 from sre.remediation.actions import Action, ActionContext, ActionError, ActionRefused, Params
 
@@ -21,8 +22,6 @@ REQUEST_TIMEOUT = 15.0
 
 
 def _call(what: str, ctx: ActionContext, fn: Callable[[ApiClient], T]) -> T:
-    from sre.adapters.kubernetes import api_client, errors
-
     try:
         api = api_client(ctx.cfg)
         try:

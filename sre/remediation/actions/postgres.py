@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
 
+from sre.adapters.postgres import Timed
 from sre.config import Seconds
 from sre.errors import SreError
 from sre.remediation.actions import Action, ActionContext, ActionError, Params
@@ -46,8 +47,6 @@ class IdleParams(_NodeParams):
 
 
 def _run(ctx: ActionContext, p: _NodeParams, sql: str, params: list[Any]) -> list[dict[str, Any]]:
-    from sre.adapters.postgres import Timed
-
     cluster = ctx.cfg.postgres.clusters.get(p.cluster)
     if cluster is None:
         raise ActionError(f"no PostgreSQL cluster {p.cluster!r} in the config (postgres.clusters)")
