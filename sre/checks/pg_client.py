@@ -7,24 +7,19 @@ password goes to the child's environment (PGPASSWORD) and only the rest to its a
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sre.errors import UnreachableError, UsageError
+from sre.local.postgres import PG_BIN
+from sre.local.procs import find_binary
 
 if TYPE_CHECKING:
     from sre.config import BackupConfig, PgNode, PostgresCluster, SreConfig
 
-DEFAULT_PG_BIN = Path("/usr/lib/postgresql/15/bin")
-
-
 def pg_binary(name: str, pg_bin: Path | None = None) -> str:
     """The path of a PostgreSQL binary: the configured directory, PostgreSQL 15's, else PATH."""
-    for d in (pg_bin, DEFAULT_PG_BIN):
-        if d is not None and (d / name).exists():
-            return str(d / name)
-    found = shutil.which(name)
+    found = find_binary(name, *([str(pg_bin)] if pg_bin is not None else []), PG_BIN)
     if found is None:
         raise UsageError(f"the PostgreSQL binary {name!r} is not installed",
                          hint="install the postgresql package or set backups.<name>.restore.pg_bin")

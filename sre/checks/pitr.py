@@ -17,7 +17,6 @@ One path for every format with a WAL archive (pgBackRest, pg_basebackup + WAL in
 
 from __future__ import annotations
 
-import os
 import re
 import signal
 import time
@@ -44,7 +43,7 @@ from sre.checks.restore import (
 from sre.checks.wal import ArchivedSegment, Continuity, continuity
 from sre.config import parse_duration
 from sre.errors import SreError, UsageError
-from sre.local.postgres import PG_USER, PgServer, chown_for_postgres
+from sre.local.postgres import PgServer, chown_for_postgres, pg_user
 from sre.local.procs import ManagedProcess
 from sre.results import CheckResult, Status
 from sre.telemetry import get_logger
@@ -132,7 +131,7 @@ class RecoveryScratch(ScratchInstance):
         self.server = PgServer("restore-scratch", "scratch", self.datadir, self.port, self.root / "postgres.log")
         self.server.process = ManagedProcess(
             name="scratch postgresql", cmd=[pg_binary("postgres", self.restore.pg_bin), *self.server.server_options()],
-            log_path=self.server.log_path, user=PG_USER if os.geteuid() == 0 else None, cwd=self.root,
+            log_path=self.server.log_path, user=pg_user(), cwd=self.root,
             env=env or None, stop_signal=signal.SIGINT).start()
         t = time.monotonic()
         try:

@@ -34,7 +34,7 @@ from typing import IO, TYPE_CHECKING, Any
 from sre.checks.pg_client import child_env, connect, pg_binary, split_dsn, with_dbname
 from sre.errors import SreError
 from sre.local import signals
-from sre.local.postgres import PG_USER, PgServer, chown_for_postgres
+from sre.local.postgres import PgServer, chown_for_postgres, pg_user
 from sre.local.procs import free_port, pid_alive, run, wait_until
 from sre.telemetry import get_logger
 
@@ -172,7 +172,7 @@ class ScratchInstance(Scratch):
         self.port = free_port()
 
     def _run_as_postgres(self, cmd: list[str], timeout: float = 120) -> None:
-        run(cmd, user=PG_USER if os.geteuid() == 0 else None, timeout=timeout, component="scratch postgresql",
+        run(cmd, user=pg_user(), timeout=timeout, component="scratch postgresql",
             cwd=self.root)
 
     def init(self) -> None:
