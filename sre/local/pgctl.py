@@ -2,8 +2,8 @@
 
 What SQL cannot do: stop a server as a crash would, start it again, and rejoin a former primary
 as a standby of the new one. These run on the machine that holds the data directory, as the
-directory's owner (through `runuser` when the caller is root: initdb, pg_ctl and pg_rewind refuse
-to run as root).
+directory's owner (as `sre.local.procs` runs any tool as another user, when the caller is root:
+initdb, pg_ctl and pg_rewind refuse to run as root).
 """
 
 from __future__ import annotations
@@ -11,9 +11,10 @@ from __future__ import annotations
 import os
 import subprocess
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sre.errors import UnreachableError
+from sre.local.procs import as_user_kwargs
 
 if TYPE_CHECKING:
     from sre.config import DrillNode
@@ -47,16 +48,18 @@ class PgCtl:
         return self.node.datadir
 
     def _cmd(self, tool: str, *args: str) -> list[str]:
-        cmd = [str(self.node.bin_dir / tool), *args]
-        if os.geteuid() == 0 and self.node.os_user:
-            cmd = ["runuser", "-u", self.node.os_user, "--", *cmd]
-        return cmd
+        return [str(self.node.bin_dir / tool), *args]
+
+    def _as_owner(self, env: dict[str, str] | None = None) -> dict[str, Any]:
+        """subprocess arguments that run a tool as the directory's owner when we are root."""
+        kwargs = as_user_kwargs(self.node.os_user)
+        kwargs["env"] = {**kwargs.get("env", os.environ), **(env or {})}
+        return kwargs
 
     def _run(self, tool: str, *args: str, timeout: float = 120, env: dict[str, str] | None = None) -> str:
         try:
             proc = subprocess.run(self._cmd(tool, *args), capture_output=True, text=True, timeout=timeout,
-                                  check=False, cwd="/", env={**os.environ, **(env or {})},
-                                  stdin=subprocess.DEVNULL)
+                                  check=False, cwd="/", stdin=subprocess.DEVNULL, **self._as_owner(env))
         except subprocess.TimeoutExpired:
             raise PgCtlError(f"{self.name}: {tool} did not finish within {timeout:.0f}s") from None
         except OSError as exc:
@@ -69,7 +72,8 @@ class PgCtl:
     def running(self) -> bool:
         """pg_ctl status: exit 0 running, 3 not running (4: no data directory)."""
         proc = subprocess.run(self._cmd("pg_ctl", "status", "-D", str(self.datadir)), capture_output=True,
-                              text=True, timeout=30, check=False, cwd="/", stdin=subprocess.DEVNULL)
+                              text=True, timeout=30, check=False, cwd="/", stdin=subprocess.DEVNULL,
+                              **self._as_owner())
         return proc.returncode == 0
 
     def stop(self, mode: str = "fast", timeout: int = 60) -> None:

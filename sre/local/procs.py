@@ -105,7 +105,7 @@ def require_binary(component: str, name: str, *extra_dirs: str) -> str:
     return path
 
 
-def _as_user_kwargs(user: str | None) -> dict[str, Any]:
+def as_user_kwargs(user: str | None) -> dict[str, Any]:
     """Run a child as `user` when we are root (initdb and postgres refuse root)."""
     if user is None or os.geteuid() != 0:
         return {}
@@ -134,7 +134,7 @@ def run(cmd: Sequence[str], *, user: str | None = None, timeout: float = 60, cwd
     """Run a command to completion; a non-zero exit raises ProcessError with its stderr."""
     try:
         proc = subprocess.run(list(cmd), capture_output=True, text=True, timeout=timeout, cwd=cwd,
-                              check=False, **_as_user_kwargs(user))
+                              check=False, **as_user_kwargs(user))
     except subprocess.TimeoutExpired:
         raise ProcessError(component, f"{Path(cmd[0]).name} did not finish within {timeout:.0f}s") from None
     if proc.returncode != 0:
@@ -163,7 +163,7 @@ class ManagedProcess:
     def start(self) -> ManagedProcess:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self._log = self.log_path.open("ab")
-        kwargs = _as_user_kwargs(self.user)
+        kwargs = as_user_kwargs(self.user)
         if self.env:
             kwargs["env"] = {**kwargs.get("env", os.environ), **self.env}
         # A new session: Ctrl-C in the terminal reaches `sre up`, which stops children in order.
