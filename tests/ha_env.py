@@ -48,6 +48,19 @@ class HaEnv:
         r = httpx.patch(f"{self.pair.nodes[0].url}/config", json=body, auth=self.pair.auth, timeout=5)
         assert r.status_code == 200, r.text
 
+    def rebuild(self, name: str, leader: str = "east1", attempts: int = 3) -> None:
+        """Rebuild `name` from the leader until it streams: a reinitialize Patroni accepts while it is
+        still demoting the node can leave the old data in place (the node then waits for WAL
+        "ahead of the upstream server's flush position" for ever)."""
+        for attempt in range(attempts):
+            self.reinitialize(name)
+            try:
+                self.settle(leader, timeout=45)
+                return
+            except AssertionError:
+                if attempt == attempts - 1:
+                    raise
+
     def reinitialize(self, name: str) -> None:
         """Patroni rebuilds `name` from the leader (`POST /reinitialize`), once it is no longer leading."""
         url = f"{self.pair.node(name).url}/reinitialize"
@@ -63,14 +76,14 @@ class HaEnv:
         except TimeoutError as exc:
             raise AssertionError(f"{exc}; Patroni answered {answers[-3:]}; cluster {self.cluster()}") from None
 
-    def settle(self, leader: str = "east1") -> None:
+    def settle(self, leader: str = "east1", timeout: float = 90.0) -> None:
         """`leader` leads, the other node is its running replica and streams from it."""
         other = next(n.name for n in self.pair.nodes if n.name != leader)
         try:
             wait_until(lambda: self.roles() == {leader: ("leader", "running"), other: ("replica", "running")},
-                       timeout=90, what=f"{leader} leading, {other} its running replica")
+                       timeout=timeout, what=f"{leader} leading, {other} its running replica")
             # A node Patroni demoted and rewound may take a few HA loops more to stream.
-            self.pair.wait_streaming(timeout=90)
+            self.pair.wait_streaming(timeout=timeout)
         except TimeoutError as exc:
             logs = {n.name: n.pg.log_path.read_text()[-1500:] for n in self.pair.nodes}
             raise AssertionError(f"{exc}; cluster {self.cluster()}; logs {logs}") from None

@@ -120,5 +120,4 @@ def test_split_brain_probe_catches_a_second_primary(ha: HaEnv) -> None:
         # whose timeline is ahead of the leader's ("highest timeline 1 of the primary is behind
         # recovery timeline 2"), so the node is rebuilt from the leader.
         ha.patch_config({"pause": False})
-        ha.reinitialize("west1")
-        ha.settle()
+        ha.rebuild("west1")
