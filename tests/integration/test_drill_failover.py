@@ -50,7 +50,7 @@ def test_planned_drill_end_to_end(drill_env: EnvFactory, kube: FakeKube) -> None
     assert fo["last_ack_before"]["ts"] < fo["first_ack_after"]["ts"]
     # RPO: planned means nothing acknowledged is missing, and the replica replayed the final LSN.
     assert rep["rpo_rows"] == 0 and fo["lsn_gap_bytes"] == 0 and fo["acknowledged_before"] >= 5
-    assert {(v["objective"], v["pass"]) for v in rep["verdicts"]} == {("RTO", True), ("RPO", True)}
+    assert {(v["objective"], v["pass"]) for v in rep["verdicts"]} == {("RTO", True), ("RPO", True), ("split-brain", True)}
 
     # The switch happened: west1 takes writes, east1 follows it, the record leads to west1.
     assert_topology(env, env.west1, env.east1)
