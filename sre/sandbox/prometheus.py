@@ -158,6 +158,7 @@ class Alertmanager:
     webhook_credentials_file: Path | None = None
     group_by: list[str] = field(default_factory=lambda: ["alertname", "namespace"])
     group_wait: str = "1s"
+    inhibit_rules: list[dict[str, Any]] = field(default_factory=list)
     process: ManagedProcess | None = field(default=None, repr=False)
 
     @property
@@ -180,11 +181,14 @@ class Alertmanager:
                 wh["http_config"] = {"authorization": {"type": "Bearer",
                                                        "credentials_file": str(self.webhook_credentials_file)}}
             receiver["webhook_configs"] = [wh]
-        return {
+        doc: dict[str, Any] = {
             "route": {"receiver": "sre", "group_by": self.group_by, "group_wait": self.group_wait,
                       "group_interval": "2s", "repeat_interval": "1h"},
             "receivers": [receiver],
         }
+        if self.inhibit_rules:
+            doc["inhibit_rules"] = self.inhibit_rules
+        return doc
 
     def write_config(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)

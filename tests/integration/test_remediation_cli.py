@@ -8,11 +8,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+import httpx
 import pytest
 import yaml
 
+from sre.cli.alertmanager import INHIBIT_RULES
 from sre.config import load_config
+from sre.local.procs import free_port, wait_until
 from sre.remediation import breaker
+from sre.sandbox.prometheus import Alertmanager
 from sre.store import open_store
 from sre.store.base import utcnow
 from sre.store.remediation import Remediation
@@ -85,7 +89,7 @@ def test_alertmanager_config_is_valid_for_alertmanager(config: Path, tmp_path: P
     amtool = shutil.which("amtool")
     assert amtool, "amtool comes with the prometheus-alertmanager package (scripts/bootstrap)"
     full = {"route": {"receiver": "default", **doc["route"]},
-            "receivers": [{"name": "default"}, *doc["receivers"]]}
+            "receivers": [{"name": "default"}, *doc["receivers"]], "inhibit_rules": doc["inhibit_rules"]}
     path = tmp_path / "alertmanager.yml"
     path.write_text(yaml.safe_dump(full))
     check = subprocess.run([amtool, "check-config", str(path)], capture_output=True, text=True, timeout=30)
@@ -124,3 +128,27 @@ def test_the_inbox_shows_what_the_webhook_stored_by_state(config: Path) -> None:
     assert table_out.returncode == 0 and "OnlyDocs" in table_out.stdout and "GatewayMemoryHigh" not in table_out.stdout
     bad = _sre("remediation", "inbox", "--state", "stuck", config=config)
     assert bad.returncode == 2
+
+
+def test_a_down_service_pages_once_through_the_generated_inhibit_rules(tmp_path: Path) -> None:
+    """SreDown and SreSchedulerNotRunning at once: a real Alertmanager with the generated inhibit
+    rules holds back the scheduler alert; alone, the scheduler alert stays active."""
+    am = Alertmanager(root=tmp_path / "am", port=free_port(), inhibit_rules=INHIBIT_RULES)
+    am.start()
+    try:
+        def push(name: str) -> None:
+            alert = {"labels": {"alertname": name, "severity": "page"}}
+            httpx.post(f"{am.url}/api/v2/alerts", json=[alert], timeout=5).raise_for_status()
+
+        def states() -> dict[str, str]:
+            alerts = httpx.get(f"{am.url}/api/v2/alerts", timeout=5).json()
+            return {a["labels"]["alertname"]: a["status"]["state"] for a in alerts}
+
+        push("SreSchedulerNotRunning")
+        wait_until(lambda: states() == {"SreSchedulerNotRunning": "active"}, timeout=15,
+                   what="the scheduler alert active on its own")
+        push("SreDown")
+        wait_until(lambda: states() == {"SreDown": "active", "SreSchedulerNotRunning": "suppressed"}, timeout=15,
+                   what="the scheduler alert inhibited by SreDown")
+    finally:
+        am.stop()
