@@ -3,16 +3,18 @@ write load on a primary."""
 
 from __future__ import annotations
 
-import threading
+import sys
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
-import psycopg
 import yaml
 
 from sre.config import SreConfig
 from sre.local.postgres import PgServer
+from sre.local.procs import ManagedProcess
 from tests.drill_env import DrillEnv
 
 
@@ -24,25 +26,30 @@ def configure(env: DrillEnv, **sections: Any) -> SreConfig:
     return env.config()
 
 
+# The writer is a process of its own: a thread here would share the GIL with the drill under test,
+# and a stall of the writer longer than the WAN's transit lets the replica catch up at the moment
+# the drill samples its estimate.
+_WRITER = """
+import sys, time, psycopg
+dsn, every = sys.argv[1], float(sys.argv[2])
+try:
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        while True:
+            conn.execute("INSERT INTO dr_load DEFAULT VALUES")
+            time.sleep(every)  # the load's pace, not a wait for anything
+except psycopg.OperationalError:
+    pass  # the primary went away (an unplanned drill stops it): the load ends with it
+"""
+
+
 @contextmanager
 def writes(node: PgServer, every: float = 0.05) -> Iterator[None]:
     """A steady writer on the primary (one committed row per interval) while the block runs."""
-    stop = threading.Event()
     node.sql("CREATE TABLE IF NOT EXISTS dr_load (n bigserial PRIMARY KEY, at timestamptz DEFAULT now())")
-
-    def run() -> None:
+    with tempfile.TemporaryDirectory(prefix="sre-dr-load-") as tmp:
+        writer = ManagedProcess(name="dr-load", cmd=[sys.executable, "-c", _WRITER, node.dsn, str(every)],
+                                log_path=Path(tmp) / "writer.log").start()
         try:
-            with psycopg.connect(node.dsn, autocommit=True) as conn:
-                while not stop.is_set():
-                    conn.execute("INSERT INTO dr_load DEFAULT VALUES")
-                    stop.wait(every)
-        except psycopg.OperationalError:
-            pass  # the primary went away (an unplanned drill stops it): the load ends with it
-
-    t = threading.Thread(target=run, daemon=True)
-    t.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        t.join(10)
+            yield
+        finally:
+            writer.stop(timeout=10)
