@@ -8,12 +8,8 @@ The checks, each named in its findings:
 - slo-tests        SLOs whose tests cannot be generated (`sre alerts test` reports those)
 - yaml, structure  files that do not parse, or are not rule groups
 - slo-spec         SLO specs that do not validate
-- labels           a `severity` label of page, ticket or info on every alert
-- annotations      `summary` and `description` on every alert; `runbook_url` only from config
-- for              every paging alert waits (`for:`) before it pages
-- duplicate        an alert name defined twice
-- never-matches    a selector no series can satisfy (contradicting matchers, `le` off a bucket,
-                   a histogram's bare name, the service's metrics under a job other than its own)
+- labels, annotations, for, duplicate, never-matches
+                   the rule checks of `sre.rules.lint` (described there)
 - runbook          a runbook per alert, naming that alert, with valid front matter and the
                    alert's severity; no runbook for an alert that does not exist; templates
                    only use labels the alert carries (as its firing tests show)

@@ -13,6 +13,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+import helm_sdkpy as helm  # scripts/bootstrap installs it (Helm 4's library)
 import jsonschema
 import kubernetes_validate
 import pytest
@@ -21,8 +22,6 @@ from kubernetes_validate.utils import all_versions
 from packaging.version import Version
 
 from tests.fakes.kube import FakeKube
-
-helm = pytest.importorskip("helm_sdkpy", reason="scripts/bootstrap installs helm-sdkpy (Helm 4's library)")
 
 ROOT = Path(__file__).parents[2]
 CHART = ROOT / "deploy" / "helm" / "sre"
